@@ -1,0 +1,219 @@
+import { MAX_PACKET_SIZE, PacketType, type ProtocolVersion } from "./constants.js";
+import { decodeBody } from "./decode-packet.js";
+import { MalformedPacketError, PacketTooLargeError } from "./errors.js";
+import type { Packet } from "./packets.js";
+import { Reader } from "./reader.js";
+import { allocBytes } from "./runtime.js";
+
+/** Options of a Decoder and of decodePacket. */
+export interface DecoderOptions {
+  /**
+   * The protocol level of the connection (3, 4 or 5; default 4). A decoded CONNECT sets it to
+   * the level it announces, so a server need not know it beforehand.
+   */
+  protocolVersion?: ProtocolVersion;
+  /**
+   * The largest packet accepted, in bytes with the fixed header (default: the protocol's
+   * maximum, 268,435,460). A larger one fails as soon as its remaining length is read, before
+   * any of its body is buffered.
+   */
+  maximumPacketSize?: number;
+}
+
+/** Called with each packet, in stream order. */
+export type PacketHandler = (packet: Packet) => void;
+
+// When a frame straddles chunks, its body is gathered in a buffer that grows with the bytes
+// that actually arrived (never more than twice those, never more than the frame), so a peer
+// that announces a large packet and then trickles gets no more memory than it sent.
+const MIN_GATHER = 4096;
+
+/**
+ * An incremental MQTT decoder: push any split of the byte stream, down to one byte at a time,
+ * and every complete packet is handed to `onPacket` in order. Payloads, binary properties and
+ * passwords of a frame that lay in one chunk are views into that chunk (no copy).
+ *
+ * A MqttError thrown by push means the stream is broken: close the connection. Packets that
+ * were complete before the bad one have been delivered already.
+ */
+export class Decoder {
+  protocolVersion: ProtocolVersion;
+  maximumPacketSize: number;
+  private readonly onPacket: PacketHandler;
+  private readonly reader = new Reader();
+  /** Fixed header bytes of a frame whose header straddles chunks. */
+  private readonly head = new Uint8Array(5);
+  private headLength = 0;
+  /** The body of a frame that straddles chunks. */
+  private body: Uint8Array | null = null;
+  private bodyFill = 0;
+  private bodyLength = 0;
+  private first = 0;
+
+  constructor(onPacket: PacketHandler, options: DecoderOptions = {}) {
+    this.onPacket = onPacket;
+    this.protocolVersion = options.protocolVersion ?? 4;
+    this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
+  }
+
+  /** Bytes held for a packet that is not complete yet. */
+  get bufferedBytes(): number {
+    return this.headLength + this.bodyFill;
+  }
+
+  /** Drops a partly received packet. */
+  reset(): void {
+    this.headLength = 0;
+    this.body = null;
+    this.bodyFill = 0;
+    this.bodyLength = 0;
+  }
+
+  /** Decodes what `chunk` completes; keeps what remains for the next push. */
+  push(chunk: Uint8Array): void {
+    const len = chunk.length;
+    let off = 0;
+    if (this.headLength > 0 || this.body !== null) {
+      off = this.resume(chunk);
+      if (off < 0) return;
+    }
+    while (off < len) {
+      const first = chunk[off]!;
+      let i = off + 1;
+      let rl = 0;
+      let multiplier = 1;
+      let complete = false;
+      for (let k = 0; k < 4 && i < len; k++) {
+        const b = chunk[i++]!;
+        rl += (b & 0x7f) * multiplier;
+        if (b < 0x80) {
+          complete = true;
+          break;
+        }
+        multiplier *= 128;
+      }
+      if (!complete) {
+        if (i - off === 5) this.tooLong(first);
+        // The header itself straddles: keep its bytes (at most 4) for the next push.
+        this.head.set(chunk.subarray(off, len));
+        this.headLength = len - off;
+        return;
+      }
+      const total = i - off + rl;
+      this.checkSize(first, total);
+      if (len - off >= total) {
+        off += total;
+        this.dispatch(first, chunk, i, off);
+      } else {
+        this.gather(first, rl, chunk, i);
+        return;
+      }
+    }
+  }
+
+  /** Continues a straddling frame; returns where normal decoding resumes, or -1. */
+  private resume(chunk: Uint8Array): number {
+    let off = 0;
+    const len = chunk.length;
+    if (this.body === null) {
+      const head = this.head;
+      for (;;) {
+        if (off >= len) return -1;
+        const b = chunk[off++]!;
+        head[this.headLength++] = b;
+        if (b < 0x80) break;
+        if (this.headLength === 5) this.tooLong(head[0]!);
+      }
+      const first = head[0]!;
+      let rl = 0;
+      let multiplier = 1;
+      for (let k = 1; k < this.headLength; k++) {
+        rl += (head[k]! & 0x7f) * multiplier;
+        multiplier *= 128;
+      }
+      this.checkSize(first, this.headLength + rl);
+      this.headLength = 0;
+      if (len - off >= rl) {
+        off += rl;
+        this.dispatch(first, chunk, off - rl, off);
+        return off;
+      }
+      this.gather(first, rl, chunk, off);
+      return -1;
+    }
+    const take = Math.min(this.bodyLength - this.bodyFill, len);
+    this.append(chunk, 0, take);
+    if (this.bodyFill < this.bodyLength) return -1;
+    const body = this.body;
+    this.body = null;
+    this.bodyFill = 0;
+    this.dispatch(this.first, body, 0, this.bodyLength);
+    return take;
+  }
+
+  private gather(first: number, bodyLength: number, chunk: Uint8Array, start: number): void {
+    const avail = chunk.length - start;
+    this.first = first;
+    this.bodyLength = bodyLength;
+    this.bodyFill = 0;
+    this.body = allocBytes(Math.min(bodyLength, Math.max(MIN_GATHER, avail * 2)));
+    this.append(chunk, start, avail);
+  }
+
+  private append(chunk: Uint8Array, start: number, count: number): void {
+    let body = this.body!;
+    const need = this.bodyFill + count;
+    if (need > body.length) {
+      const grown = allocBytes(Math.min(this.bodyLength, Math.max(body.length * 2, need)));
+      grown.set(body.subarray(0, this.bodyFill));
+      this.body = body = grown;
+    }
+    body.set(chunk.subarray(start, start + count), this.bodyFill);
+    this.bodyFill = need;
+  }
+
+  private checkSize(first: number, total: number): void {
+    if (total > this.maximumPacketSize) {
+      this.reset();
+      // v5 3.1.2.11.4 / 3.2.2.3.6: a packet over the limit is answered with 0x95.
+      throw new PacketTooLargeError(total, this.maximumPacketSize, { packetType: first >> 4 });
+    }
+  }
+
+  private tooLong(first: number): never {
+    this.reset();
+    throw new MalformedPacketError(
+      "REMAINING_LENGTH_TOO_LONG",
+      "remaining length longer than 4 bytes [MQTT-1.5.5]",
+      { packetType: first >> 4 },
+    );
+  }
+
+  private dispatch(first: number, buf: Uint8Array, start: number, end: number): void {
+    const r = this.reader;
+    r.reset(buf, start, end, first >> 4, this.protocolVersion);
+    const packet = decodeBody(r, first);
+    if (packet.type === PacketType.CONNECT) this.protocolVersion = packet.protocolVersion;
+    this.onPacket(packet);
+  }
+}
+
+/**
+ * Decodes `bytes` holding exactly one packet. Throws MalformedPacketError (TRUNCATED_PACKET)
+ * when it is incomplete and (TRAILING_BYTES) when more follows.
+ */
+export function decodePacket(bytes: Uint8Array, options: DecoderOptions = {}): Packet {
+  let result: Packet | undefined;
+  let count = 0;
+  const decoder = new Decoder((p) => {
+    result = p;
+    count++;
+  }, options);
+  decoder.push(bytes);
+  if (count === 0)
+    throw new MalformedPacketError("TRUNCATED_PACKET", "the bytes end inside a packet");
+  if (count > 1 || decoder.bufferedBytes > 0) {
+    throw new MalformedPacketError("TRAILING_BYTES", "the bytes hold more than one packet");
+  }
+  return result!;
+}
