@@ -21,7 +21,10 @@ interface TextEncoderLike {
 
 const runtime = globalThis as unknown as {
   Buffer?: BufferStatic;
-  TextDecoder?: new (label: string, options: { fatal: boolean }) => TextDecoderLike;
+  TextDecoder?: new (
+    label: string,
+    options: { fatal: boolean; ignoreBOM: boolean },
+  ) => TextDecoderLike;
   TextEncoder?: new () => TextEncoderLike;
 };
 
@@ -38,7 +41,10 @@ export function hasNativeStrings(bytes: Uint8Array): bytes is NativeStringBytes 
   return typeof (bytes as Partial<NativeStringBytes>).utf8Slice === "function";
 }
 
-const textDecoder = runtime.TextDecoder ? new runtime.TextDecoder("utf-8", { fatal: false }) : null;
+// ignoreBOM keeps a leading U+FEFF: MQTT strings must not lose it [MQTT-1.5.4-3].
+const textDecoder = runtime.TextDecoder
+  ? new runtime.TextDecoder("utf-8", { fatal: false, ignoreBOM: true })
+  : null;
 const textEncoder = runtime.TextEncoder ? new runtime.TextEncoder() : null;
 
 /** Decodes bytes already known to be well-formed UTF-8. */
