@@ -48,6 +48,8 @@ export class Decoder {
   private body: Uint8Array | null = null;
   private bodyFill = 0;
   private bodyLength = 0;
+  /** Fixed header bytes of the frame being gathered (they count as buffered). */
+  private bodyHead = 0;
   private first = 0;
 
   constructor(onPacket: PacketHandler, options: DecoderOptions = {}) {
@@ -58,7 +60,7 @@ export class Decoder {
 
   /** Bytes held for a packet that is not complete yet. */
   get bufferedBytes(): number {
-    return this.headLength + this.bodyFill;
+    return this.headLength + (this.body === null ? 0 : this.bodyHead + this.bodyFill);
   }
 
   /** Drops a partly received packet. */
@@ -87,6 +89,7 @@ export class Decoder {
         const b = chunk[i++]!;
         rl += (b & 0x7f) * multiplier;
         if (b < 0x80) {
+          if (b === 0 && k > 0 && this.protocolVersion === 5) this.nonMinimal(first);
           complete = true;
           break;
         }
@@ -105,7 +108,7 @@ export class Decoder {
         off += total;
         this.dispatch(first, chunk, i, off);
       } else {
-        this.gather(first, rl, chunk, i);
+        this.gather(first, i - off, rl, chunk, i);
         return;
       }
     }
@@ -121,7 +124,11 @@ export class Decoder {
         if (off >= len) return -1;
         const b = chunk[off++]!;
         head[this.headLength++] = b;
-        if (b < 0x80) break;
+        if (b < 0x80) {
+          if (b === 0 && this.headLength > 2 && this.protocolVersion === 5)
+            this.nonMinimal(head[0]!);
+          break;
+        }
         if (this.headLength === 5) this.tooLong(head[0]!);
       }
       const first = head[0]!;
@@ -131,14 +138,15 @@ export class Decoder {
         rl += (head[k]! & 0x7f) * multiplier;
         multiplier *= 128;
       }
-      this.checkSize(first, this.headLength + rl);
+      const headLength = this.headLength;
+      this.checkSize(first, headLength + rl);
       this.headLength = 0;
       if (len - off >= rl) {
         off += rl;
         this.dispatch(first, chunk, off - rl, off);
         return off;
       }
-      this.gather(first, rl, chunk, off);
+      this.gather(first, headLength, rl, chunk, off);
       return -1;
     }
     const take = Math.min(this.bodyLength - this.bodyFill, len);
@@ -151,9 +159,16 @@ export class Decoder {
     return take;
   }
 
-  private gather(first: number, bodyLength: number, chunk: Uint8Array, start: number): void {
+  private gather(
+    first: number,
+    headLength: number,
+    bodyLength: number,
+    chunk: Uint8Array,
+    start: number,
+  ): void {
     const avail = chunk.length - start;
     this.first = first;
+    this.bodyHead = headLength;
     this.bodyLength = bodyLength;
     this.bodyFill = 0;
     this.body = allocBytes(Math.min(bodyLength, Math.max(MIN_GATHER, avail * 2)));
@@ -178,6 +193,15 @@ export class Decoder {
       // v5 3.1.2.11.4 / 3.2.2.3.6: a packet over the limit is answered with 0x95.
       throw new PacketTooLargeError(total, this.maximumPacketSize, { packetType: first >> 4 });
     }
+  }
+
+  private nonMinimal(first: number): never {
+    this.reset();
+    throw new MalformedPacketError(
+      "NON_MINIMAL_VARINT",
+      "remaining length not minimally encoded [MQTT-1.5.5-1]",
+      { packetType: first >> 4 },
+    );
   }
 
   private tooLong(first: number): never {

@@ -145,16 +145,21 @@ export function encodedLength(packet: Packet, options?: EncodeOptions): number {
 
 /** Options of a PacketWriter. */
 export interface PacketWriterOptions extends EncodeOptions {
-  /** Bytes allocated at a time; packets are packed into these (default 64 KiB). */
+  /** The largest buffer it allocates ahead for small packets (default 64 KiB). */
   chunkSize?: number;
 }
 
 const EMPTY = new Uint8Array(0);
+/** The first buffer of an idle writer: small, so a quiet connection holds little memory. */
+const MIN_CAPACITY = 512;
 
 /**
  * Packs many packets into one buffer, for one socket write per batch. `write` appends a
  * packet; `flush` hands out everything written since the last flush as one view. A view that
  * was handed out is never written again, so it may be kept as long as needed.
+ *
+ * The buffer grows by doubling with the traffic (up to `chunkSize`, or the packet's size) and
+ * is dropped when it is mostly unused, so an idle writer holds at most a few hundred bytes.
  */
 export class PacketWriter {
   /** The protocol level used for packets other than CONNECT. */
@@ -189,17 +194,41 @@ export class PacketWriter {
     return total;
   }
 
+  /**
+   * Appends bytes that are already an encoded packet (one packet encoded once for many
+   * receivers). The maximum packet size is checked; the bytes are not otherwise validated.
+   */
+  writeEncoded(bytes: Uint8Array): number {
+    const limit = this.maximumPacketSize;
+    if (limit !== undefined && bytes.length > limit) {
+      throw new PacketTooLargeError(bytes.length, limit, { packetType: bytes[0]! >> 4 });
+    }
+    if (this.pos + bytes.length > this.buf.length) this.grow(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+    return bytes.length;
+  }
+
   /** Everything written since the last flush, as one view (empty when nothing was). */
   flush(): Uint8Array {
     if (this.pos === this.start) return EMPTY;
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.pos;
+    const free = this.buf.length - this.pos;
+    // Keep the buffer for the next batch only if it has room and is not oversized for the
+    // traffic; otherwise the next write starts a buffer sized to it.
+    if (free < 256 || (this.buf.length > 8192 && out.length * 16 < this.buf.length)) {
+      this.buf = EMPTY;
+      this.start = this.pos = 0;
+    }
     return out;
   }
 
   private grow(total: number): void {
     const pending = this.pos - this.start;
-    const next = allocBytes(Math.max(this.chunkSize, pending + total));
+    const need = pending + total;
+    const doubled = Math.min(this.chunkSize, Math.max(MIN_CAPACITY, this.buf.length * 2));
+    const next = allocBytes(Math.max(need, doubled));
     if (pending > 0) next.set(this.buf.subarray(this.start, this.pos));
     this.buf = next;
     this.start = 0;

@@ -205,7 +205,12 @@ export function readProperties(r: Reader, context: number): AnyProperties | unde
       }
     }
     if (def.nonZero === true && value === 0) {
-      r.protocolError("INVALID_PROPERTY_VALUE", `property ${name} must not be 0`);
+      // v5 3.3.2.3.4: a Topic Alias of 0 is answered with 0x94 (Topic Alias invalid).
+      r.protocolError(
+        "INVALID_PROPERTY_VALUE",
+        `property ${name} must not be 0`,
+        id === 0x23 ? 0x94 : undefined,
+      );
     }
     if (id === 0x0b && context === P.PUBLISH) {
       name = SUBSCRIPTION_IDS;

@@ -31,8 +31,10 @@ export class Reader {
     throw new MalformedPacketError(code, message, { packetType: this.type });
   }
 
-  protocolError(code: MqttErrorCode, message: string): never {
-    throw new ProtocolError(code, message, { packetType: this.type });
+  protocolError(code: MqttErrorCode, message: string, reasonCode?: number): never {
+    const options =
+      reasonCode === undefined ? { packetType: this.type } : { packetType: this.type, reasonCode };
+    throw new ProtocolError(code, message, options);
   }
 
   private truncated(): never {

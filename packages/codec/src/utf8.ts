@@ -1,4 +1,4 @@
-import { MalformedPacketError, type MqttErrorOptions } from "./errors.js";
+import { InvalidPacketError, MalformedPacketError, type MqttErrorOptions } from "./errors.js";
 import { decodeWellFormedUtf8, hasNativeStrings, platformEncodeUtf8 } from "./runtime.js";
 
 // MQTT strings must be well-formed UTF-8 without surrogates [MQTT-1.5.4-1] and without U+0000
@@ -107,13 +107,14 @@ export function readUtf8(
   return decodeWellFormedUtf8(buf.subarray(start, end));
 }
 
+// The encoder's checks: a bad string there is the caller's mistake, not a malformed packet.
 function badString(why: string, options?: MqttErrorOptions): never {
-  throw new MalformedPacketError("INVALID_UTF8", `${why} [MQTT-1.5.4-1]`, options);
+  throw new InvalidPacketError(`string ${why} [MQTT-1.5.4-1]`, options);
 }
 
 /**
- * The UTF-8 length of `text`. Throws when the string cannot be an MQTT string: a lone
- * surrogate (INVALID_UTF8) or U+0000 (NULL_CHARACTER).
+ * The UTF-8 length of `text`, for the encoder. Throws InvalidPacketError when the string
+ * cannot be an MQTT string: a lone surrogate or U+0000.
  */
 export function utf8Length(text: string, options?: MqttErrorOptions): number {
   const n = text.length;
@@ -121,7 +122,7 @@ export function utf8Length(text: string, options?: MqttErrorOptions): number {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) {
-      if (c === 0) nul(options);
+      if (c === 0) badString("contains U+0000 [MQTT-1.5.4-2]", options);
     } else if (c < 0x800) {
       len += 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {

@@ -15,7 +15,10 @@ export function decodeConnack(r: Reader): ConnackPacket {
     r.malformed("RESERVED_FLAGS", "CONNACK acknowledge flags reserved bits are set [MQTT-3.2.2-1]");
   }
   const reasonCode = r.u8();
-  if (!isValidReasonCode(PacketType.CONNACK, reasonCode, r.version)) {
+  // A 3.1.1 server refusing a 5.0 client answers with a 2-byte CONNACK (return code 1, with no
+  // property length): a 5.0 decoder reads such a CONNACK as a 3.1.1 return code.
+  const legacy = r.version === 5 && r.left === 0;
+  if (!isValidReasonCode(PacketType.CONNACK, reasonCode, legacy ? 4 : r.version)) {
     r.protocolError(
       "INVALID_REASON_CODE",
       `CONNACK code 0x${reasonCode.toString(16)} is not defined`,
@@ -26,9 +29,7 @@ export function decodeConnack(r: Reader): ConnackPacket {
     r.protocolError("INVALID_SESSION_PRESENT", "session present with a refusal [MQTT-3.2.2-6]");
   }
   const packet: ConnackPacket = { type: PacketType.CONNACK, sessionPresent, reasonCode };
-  // A 3.1.1 server refusing a 5.0 client answers with a 2-byte CONNACK (return code 1); read it
-  // as such instead of failing on the missing property length.
-  if (r.version === 5 && r.left > 0) {
+  if (r.version === 5 && !legacy) {
     const props = readProperties(r, PacketType.CONNACK);
     if (props) packet.properties = props as ConnackProperties;
   }

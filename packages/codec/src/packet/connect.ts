@@ -71,8 +71,16 @@ export function decodeConnect(r: Reader): ConnectPacket {
   };
   if (level !== version) packet.bridge = true;
   if (version === 5) {
-    const props = readProperties(r, PacketType.CONNECT);
-    if (props) packet.properties = props as ConnectProperties;
+    const props = readProperties(r, PacketType.CONNECT) as ConnectProperties | undefined;
+    if (props) {
+      if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+        r.protocolError(
+          "INVALID_PROPERTY_VALUE",
+          "authentication data without an authentication method (v5 3.1.2.11.10)",
+        );
+      }
+      packet.properties = props;
+    }
   }
   packet.clientId = r.utf8();
   if (hasWill) {

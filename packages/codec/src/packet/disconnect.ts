@@ -66,7 +66,10 @@ export function disconnectSize(p: DisconnectPacket | AuthPacket, v: ProtocolVers
   }
   propsLen = propertiesSize(p.properties, p.type);
   if (propsLen > 0) return 1 + varintSize(propsLen) + propsLen;
-  return code === 0 ? 0 : 1;
+  if (code === 0) return 0;
+  // DISCONNECT may stop after its reason code (v5 3.14.2.2.1); AUTH leaves out the property
+  // length only together with the reason code (v5 3.15.2.1).
+  return p.type === PacketType.AUTH ? 2 : 1;
 }
 
 export function writeDisconnect(

@@ -1,5 +1,5 @@
 import { MAX_STRING_LENGTH, PacketType, type ProtocolVersion, type QoS } from "../constants.js";
-import { InvalidPacketError, InvalidTopicError, MalformedPacketError } from "../errors.js";
+import { InvalidPacketError, InvalidTopicError } from "../errors.js";
 import { checkPacketId, checkQoS, writeU16 } from "../fields.js";
 import type { PublishPacket, PublishProperties } from "../packets.js";
 import { propertiesSize, readProperties, writeProperties } from "../properties.js";
@@ -80,20 +80,21 @@ function topicLength(topic: string): number {
           OPTIONS,
         );
       }
-      if (c === 0)
-        throw new MalformedPacketError(
-          "NULL_CHARACTER",
-          "topic contains U+0000 [MQTT-4.7.3-2]",
+      if (c === 0) {
+        throw new InvalidTopicError(
+          "INVALID_TOPIC_NAME",
+          topic,
+          "contains U+0000 [MQTT-4.7.3-2]",
           OPTIONS,
         );
+      }
     } else if (c < 0x800) {
       len += 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       const d = c <= 0xdbff && i + 1 < n ? topic.charCodeAt(i + 1) : 0;
       if (d < 0xdc00 || d > 0xdfff) {
-        throw new MalformedPacketError(
-          "INVALID_UTF8",
-          `lone surrogate in topic at index ${i} [MQTT-1.5.4-1]`,
+        throw new InvalidPacketError(
+          `topic has a lone surrogate at index ${i} [MQTT-1.5.4-1]`,
           OPTIONS,
         );
       }

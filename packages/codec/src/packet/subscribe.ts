@@ -23,8 +23,8 @@ export function decodeSubscribe(r: Reader): SubscribePacket {
     const topicFilter = r.utf8();
     const options = r.u8();
     const qos = options & 0x03;
-    if (qos === 3) r.malformed("INVALID_QOS", "subscription with QoS 3 [MQTT-3.8.3-4]");
     if (!v5) {
+      if (qos === 3) r.malformed("INVALID_QOS", "subscription with QoS 3 [MQTT-3-8.3-4]");
       if ((options & 0xfc) !== 0) {
         r.malformed(
           "INVALID_SUBSCRIPTION_OPTIONS",
@@ -40,6 +40,7 @@ export function decodeSubscribe(r: Reader): SubscribePacket {
         "reserved bits of the subscription options are set [MQTT-3.8.3-5]",
       );
     }
+    if (qos === 3) r.protocolError("INVALID_QOS", "subscription with Maximum QoS 3 (v5 3.8.3.1)");
     const retainHandling = (options >> 4) & 0x03;
     if (retainHandling === 3)
       r.protocolError("INVALID_RETAIN_HANDLING", "retain handling 3 (v5 3.8.3.1)");
