@@ -1,0 +1,40 @@
+// @myqtt/core: the MyQtt context, the shared object model of client and broker, transports.
+
+export { AsyncQueue } from "./async-queue.js";
+export { ConnackCode, type PeerRole, PublishCode, QOS_DENIED } from "./codes.js";
+export { Ctx, DEFAULT_STORAGE_HASH_SIZE, DEFAULT_STORAGE_PATH, describe } from "./ctx.js";
+export type {
+  AuthReply,
+  AuthRequest,
+  CtxHooks,
+  Hook,
+  OnAuthHandler,
+  OnConnectHandler,
+  OnPublishHandler,
+  OnServerCloseHandler,
+  OnSubscribeHandler,
+  OnUnsubscribeHandler,
+} from "./hooks.js";
+export { type LogHandler, LogLevel } from "./log.js";
+export { Msg } from "./msg.js";
+export {
+  PacketChannel,
+  type PacketChannelHandlers,
+  type PacketChannelOptions,
+} from "./packet-channel.js";
+export type { ConnectReply, ServerConnection } from "./server-connection.js";
+export {
+  connectTcp,
+  listenTcp,
+  SocketTransport,
+  type TcpConnectOptions,
+  type TcpListenOptions,
+} from "./tcp.js";
+export type { EventHandler } from "./timed-events.js";
+export type {
+  Connector,
+  ListenerFactory,
+  Transport,
+  TransportHandlers,
+  TransportListener,
+} from "./transport.js";

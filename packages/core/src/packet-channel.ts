@@ -1,0 +1,214 @@
+import { Decoder, type Packet, PacketWriter, type ProtocolVersion } from "@myqtt/codec";
+import type { Transport } from "./transport.js";
+
+/** What a PacketChannel reports. */
+export interface PacketChannelHandlers {
+  /**
+   * Each received packet, strictly in order. When it returns a promise, the next packet waits
+   * for it and reading from the peer pauses meanwhile (real TCP backpressure).
+   */
+  packet(packet: Packet): undefined | Promise<unknown>;
+  /** The peer sent bytes that are not valid MQTT (a MqttError), or a handler threw. */
+  error(error: unknown): void;
+  /** The transport closed. */
+  close(error: Error | null): void;
+  /** The write buffer drained. */
+  drain?(): void;
+}
+
+/** Options of a PacketChannel. */
+export interface PacketChannelOptions {
+  protocolVersion?: ProtocolVersion;
+  /** The largest packet accepted from the peer. */
+  maximumIncomingPacketSize?: number;
+  /** Flush at once when this many bytes are waiting (default 64 KiB). */
+  flushThreshold?: number;
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as Promise<unknown> | undefined)?.then === "function";
+}
+
+/**
+ * MQTT packets over a Transport: incoming bytes are decoded and handed over in order, outgoing
+ * packets are packed into one buffer and written once per event-loop turn (or at the flush
+ * threshold), so a burst of packets costs one system call.
+ */
+export class PacketChannel {
+  readonly transport: Transport;
+  private readonly handlers: PacketChannelHandlers;
+  private readonly decoder: Decoder;
+  private readonly writer: PacketWriter;
+  private readonly flushThreshold: number;
+  private flushScheduled = false;
+  private readonly backlog: Packet[] = [];
+  private busy = false;
+  private failed = false;
+  /** Epoch ms of the last bytes received (keep alive is measured from it). */
+  lastReceivedAt = Date.now();
+  /** Epoch ms since which the transport refuses more bytes (0: it does not). */
+  blockedSince = 0;
+
+  constructor(
+    transport: Transport,
+    handlers: PacketChannelHandlers,
+    options: PacketChannelOptions = {},
+  ) {
+    this.transport = transport;
+    this.handlers = handlers;
+    const decoderOptions: { protocolVersion: ProtocolVersion; maximumPacketSize?: number } = {
+      protocolVersion: options.protocolVersion ?? 4,
+    };
+    if (options.maximumIncomingPacketSize !== undefined) {
+      decoderOptions.maximumPacketSize = options.maximumIncomingPacketSize;
+    }
+    this.decoder = new Decoder((p) => this.receive(p), decoderOptions);
+    this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
+    this.flushThreshold = options.flushThreshold ?? 65_536;
+    transport.start({
+      data: (chunk) => this.onData(chunk),
+      drain: () => {
+        this.blockedSince = 0;
+        this.handlers.drain?.();
+      },
+      close: (error) => this.handlers.close(error),
+    });
+  }
+
+  /** The protocol level for both directions (a server learns it from CONNECT). */
+  get protocolVersion(): ProtocolVersion {
+    return this.decoder.protocolVersion;
+  }
+
+  set protocolVersion(version: ProtocolVersion) {
+    this.decoder.protocolVersion = version;
+    this.writer.protocolVersion = version;
+  }
+
+  /** The largest packet the peer may send us. */
+  set maximumIncomingPacketSize(size: number) {
+    this.decoder.maximumPacketSize = size;
+  }
+
+  /** The largest packet the peer accepts: send() refuses larger ones (PacketTooLargeError). */
+  set maximumOutgoingPacketSize(size: number | undefined) {
+    this.writer.maximumPacketSize = size;
+  }
+
+  /** Bytes received and not yet decoded into a packet. */
+  get bufferedIncoming(): number {
+    return this.decoder.bufferedBytes;
+  }
+
+  /** Bytes waiting to be written: packed here or held by the transport. */
+  get bufferedOutgoing(): number {
+    return this.writer.length + this.transport.writableLength;
+  }
+
+  get closed(): boolean {
+    return this.transport.closed;
+  }
+
+  /**
+   * Queues a packet for the next flush; returns its size. Throws (nothing queued) when the
+   * packet is invalid or larger than the peer's maximum packet size.
+   */
+  send(packet: Packet): number {
+    const size = this.writer.write(packet);
+    this.scheduleFlush();
+    return size;
+  }
+
+  /**
+   * Queues bytes that already are an encoded packet (one encoding shared by many receivers).
+   * Throws PacketTooLargeError when they exceed the peer's maximum packet size.
+   */
+  sendEncoded(bytes: Uint8Array): number {
+    const size = this.writer.writeEncoded(bytes);
+    this.scheduleFlush();
+    return size;
+  }
+
+  /** Writes everything queued now. */
+  flush(): void {
+    this.flushScheduled = false;
+    const bytes = this.writer.flush();
+    if (bytes.length === 0 || this.transport.closed) return;
+    if (!this.transport.write(bytes) && this.blockedSince === 0) this.blockedSince = Date.now();
+  }
+
+  private scheduleFlush(): void {
+    if (this.writer.length >= this.flushThreshold) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => this.flush();
+
+  /** Flushes, then closes the transport once the bytes are out. */
+  end(): void {
+    this.flush();
+    this.transport.end();
+  }
+
+  /** Closes the transport at once; queued bytes are dropped. */
+  destroy(error?: Error): void {
+    this.transport.destroy(error);
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.failed) return;
+    this.lastReceivedAt = Date.now();
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.backlog.length = 0;
+    this.handlers.error(error);
+  }
+
+  private receive(packet: Packet): void {
+    if (this.failed) return;
+    if (this.busy) {
+      this.backlog.push(packet);
+      return;
+    }
+    this.handle(packet);
+  }
+
+  private handle(packet: Packet): void {
+    let result: unknown;
+    try {
+      result = this.handlers.packet(packet);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (isPromise(result)) {
+      this.busy = true;
+      this.transport.pause();
+      result.then(
+        () => this.next(),
+        (error: unknown) => this.fail(error),
+      );
+    }
+  }
+
+  private next(): void {
+    this.busy = false;
+    while (!this.busy && !this.failed) {
+      const packet = this.backlog.shift();
+      if (packet === undefined) break;
+      this.handle(packet);
+    }
+    if (!this.busy && !this.failed) this.transport.resume();
+  }
+}

@@ -1,0 +1,65 @@
+/** Where a transport's bytes and events go. */
+export interface TransportHandlers {
+  /** Received bytes, in order. */
+  data(chunk: Uint8Array): void;
+  /** The write buffer drained after write() returned false. */
+  drain(): void;
+  /** The transport closed; `error` says why when it was not a clean end. */
+  close(error: Error | null): void;
+}
+
+/**
+ * A byte stream to one peer: TCP, TLS or WebSocket. The MQTT layers (client and broker) see
+ * only this, so every transport plugs into both.
+ */
+export interface Transport {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The TLS SNI name or WebSocket Host header the peer asked for, when known. */
+  readonly serverName: string | null;
+  /** Whether the bytes are encrypted (mqtts, wss). */
+  readonly tls: boolean;
+  /** Bytes accepted by write() and not yet handed to the operating system. */
+  readonly writableLength: number;
+  readonly closed: boolean;
+  /** Starts the flow of events; called once. */
+  start(handlers: TransportHandlers): void;
+  /** Sends bytes; false when the caller should wait for drain before sending more. */
+  write(chunk: Uint8Array): boolean;
+  /** Stops reading from the peer (TCP backpressure) until resume(). */
+  pause(): void;
+  resume(): void;
+  /** Closes after the written bytes are flushed. */
+  end(): void;
+  /** Closes at once. */
+  destroy(error?: Error): void;
+}
+
+/** A listening endpoint that hands each accepted connection over as a Transport. */
+export interface TransportListener {
+  readonly host: string;
+  readonly port: number;
+  /** "mqtt", "mqtts", "ws" or "wss". */
+  readonly scheme: string;
+  /** Connections currently open through this listener. */
+  readonly connections: number;
+  /** Stops accepting; open connections are left to their owners. */
+  close(): Promise<void>;
+}
+
+/** Creates a listener; `onTransport` receives each accepted connection. */
+export type ListenerFactory<O = unknown> = (
+  host: string,
+  port: number,
+  onTransport: (transport: Transport) => void,
+  options?: O,
+) => Promise<TransportListener>;
+
+/** Opens a client transport. */
+export type Connector<O = unknown> = (
+  host: string,
+  port: number,
+  options?: O,
+) => Promise<Transport>;
