@@ -29,6 +29,10 @@ const published = readdirSync(join(ROOT, "packages")).flatMap((dir) => {
     : [{ dir: join(ROOT, "packages", dir), name: manifest.name, manifest }];
 });
 
+// The codec runs anywhere, so its types must compile without Node's; the other packages are for
+// Node and their consumers have @types/node.
+const RUNTIME_NEUTRAL = new Set(["@myqtt/codec"]);
+
 /** Resolves `name` the way TypeScript does for an ESM or a CJS consumer; returns diagnostics. */
 function typeCheckConsumer(
   name: string,
@@ -45,7 +49,7 @@ function typeCheckConsumer(
     target: ts.ScriptTarget.ES2022,
     strict: true,
     noEmit: true,
-    types: [],
+    types: RUNTIME_NEUTRAL.has(name) ? [] : ["node"],
     skipLibCheck: false,
   };
   const host = ts.createCompilerHost(options);
