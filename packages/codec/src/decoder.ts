@@ -28,6 +28,10 @@ export type PacketHandler = (packet: Packet) => void;
 // that announces a large packet and then trickles gets no more memory than it sent.
 const MIN_GATHER = 4096;
 
+// Decoding is synchronous and finishes before a packet is handed over, so every decoder can
+// share one reader instead of keeping one per connection.
+const sharedReader = new Reader();
+
 /**
  * An incremental MQTT decoder: push any split of the byte stream, down to one byte at a time,
  * and every complete packet is handed to `onPacket` in order. Payloads, binary properties and
@@ -40,9 +44,8 @@ export class Decoder {
   protocolVersion: ProtocolVersion;
   maximumPacketSize: number;
   private readonly onPacket: PacketHandler;
-  private readonly reader = new Reader();
-  /** Fixed header bytes of a frame whose header straddles chunks. */
-  private readonly head = new Uint8Array(5);
+  /** Fixed header bytes of a frame whose header straddles chunks (made on first need). */
+  private head: Uint8Array | null = null;
   private headLength = 0;
   /** The body of a frame that straddles chunks. */
   private body: Uint8Array | null = null;
@@ -98,7 +101,7 @@ export class Decoder {
       if (!complete) {
         if (i - off === 5) this.tooLong(first);
         // The header itself straddles: keep its bytes (at most 4) for the next push.
-        this.head.set(chunk.subarray(off, len));
+        (this.head ??= new Uint8Array(5)).set(chunk.subarray(off, len));
         this.headLength = len - off;
         return;
       }
@@ -119,7 +122,7 @@ export class Decoder {
     let off = 0;
     const len = chunk.length;
     if (this.body === null) {
-      const head = this.head;
+      const head = this.head!;
       for (;;) {
         if (off >= len) return -1;
         const b = chunk[off++]!;
@@ -214,9 +217,15 @@ export class Decoder {
   }
 
   private dispatch(first: number, buf: Uint8Array, start: number, end: number): void {
-    const r = this.reader;
+    const r = sharedReader;
     r.reset(buf, start, end, first >> 4, this.protocolVersion);
-    const packet = decodeBody(r, first);
+    let packet: Packet;
+    try {
+      packet = decodeBody(r, first);
+    } finally {
+      // The reader must not keep the chunk alive once the packet is decoded.
+      r.release();
+    }
     if (packet.type === PacketType.CONNECT) this.protocolVersion = packet.protocolVersion;
     this.onPacket(packet);
   }

@@ -170,6 +170,8 @@ export class PacketWriter {
   private buf: Uint8Array;
   private start = 0;
   private pos = 0;
+  /** Size of the last flushed batch: a fresh buffer is sized for the next one like it. */
+  private lastBatch = 0;
 
   constructor(options: PacketWriterOptions = {}) {
     this.protocolVersion = options.protocolVersion ?? 4;
@@ -214,10 +216,11 @@ export class PacketWriter {
     if (this.pos === this.start) return EMPTY;
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.pos;
+    this.lastBatch = out.length;
     const free = this.buf.length - this.pos;
-    // Keep the buffer for the next batch only if it has room and is not oversized for the
-    // traffic; otherwise the next write starts a buffer sized to it.
-    if (free < 256 || (this.buf.length > 8192 && out.length * 16 < this.buf.length)) {
+    // Keep the buffer for the next batch only if it has room and the traffic uses it; a
+    // quiet connection then holds no buffer at all, and the next write starts one to size.
+    if (free < 256 || out.length * 4 < this.buf.length) {
       this.buf = EMPTY;
       this.start = this.pos = 0;
     }
@@ -227,7 +230,10 @@ export class PacketWriter {
   private grow(total: number): void {
     const pending = this.pos - this.start;
     const need = pending + total;
-    const doubled = Math.min(this.chunkSize, Math.max(MIN_CAPACITY, this.buf.length * 2));
+    const doubled = Math.min(
+      this.chunkSize,
+      Math.max(MIN_CAPACITY, this.buf.length * 2, this.lastBatch * 2),
+    );
     const next = allocBytes(Math.max(need, doubled));
     if (pending > 0) next.set(this.buf.subarray(this.start, this.pos));
     this.buf = next;

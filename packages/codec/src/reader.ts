@@ -6,8 +6,10 @@ import { readUtf8 } from "./utf8.js";
  * A cursor over one packet body. The decoder keeps one and re-points it at each packet, so
  * decoding allocates nothing but the packet itself.
  */
+const EMPTY = new Uint8Array(0);
+
 export class Reader {
-  buf: Uint8Array = new Uint8Array(0);
+  buf: Uint8Array = EMPTY;
   pos = 0;
   end = 0;
   /** The packet type being decoded, for error reports. */
@@ -20,6 +22,13 @@ export class Reader {
     this.end = end;
     this.type = type;
     this.version = version;
+  }
+
+  /** Drops the reference to the decoded bytes. */
+  release(): void {
+    this.buf = EMPTY;
+    this.pos = 0;
+    this.end = 0;
   }
 
   /** Bytes left in the packet body. */

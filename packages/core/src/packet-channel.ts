@@ -1,19 +1,34 @@
 import { Decoder, type Packet, PacketWriter, type ProtocolVersion } from "@myqtt/codec";
-import type { Transport } from "./transport.js";
+import type { Transport, TransportHandlers } from "./transport.js";
 
-/** What a PacketChannel reports. */
+/** What a PacketChannel reports (an object, often the connection itself: no closures). */
 export interface PacketChannelHandlers {
   /**
    * Each received packet, strictly in order. When it returns a promise, the next packet waits
    * for it and reading from the peer pauses meanwhile (real TCP backpressure).
    */
-  packet(packet: Packet): undefined | Promise<unknown>;
+  onPacket(packet: Packet): undefined | Promise<unknown>;
   /** The peer sent bytes that are not valid MQTT (a MqttError), or a handler threw. */
-  error(error: unknown): void;
+  onError(error: unknown): void;
   /** The transport closed. */
-  close(error: Error | null): void;
+  onClose(error: Error | null): void;
   /** The write buffer drained. */
-  drain?(): void;
+  onDrain?(): void;
+}
+
+// Channels with bytes waiting are flushed together in one microtask: a message fanned out to
+// fifty subscribers costs one microtask, and a channel no closure of its own.
+let dirty: PacketChannel[] = [];
+let spare: PacketChannel[] = [];
+let flushQueued = false;
+
+function flushDirty(): void {
+  flushQueued = false;
+  const list = dirty;
+  dirty = spare;
+  for (let i = 0; i < list.length; i++) list[i]!.flush();
+  list.length = 0;
+  spare = list;
 }
 
 /** Options of a PacketChannel. */
@@ -34,14 +49,15 @@ function isPromise(value: unknown): value is Promise<unknown> {
  * packets are packed into one buffer and written once per event-loop turn (or at the flush
  * threshold), so a burst of packets costs one system call.
  */
-export class PacketChannel {
+export class PacketChannel implements TransportHandlers {
   readonly transport: Transport;
   private readonly handlers: PacketChannelHandlers;
   private readonly decoder: Decoder;
   private readonly writer: PacketWriter;
   private readonly flushThreshold: number;
   private flushScheduled = false;
-  private readonly backlog: Packet[] = [];
+  /** Packets that arrived while an async handler ran (made on first need). */
+  private backlog: Packet[] | null = null;
   private busy = false;
   private failed = false;
   /** Epoch ms of the last bytes received (keep alive is measured from it). */
@@ -62,17 +78,10 @@ export class PacketChannel {
     if (options.maximumIncomingPacketSize !== undefined) {
       decoderOptions.maximumPacketSize = options.maximumIncomingPacketSize;
     }
-    this.decoder = new Decoder((p) => this.receive(p), decoderOptions);
+    this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
     this.flushThreshold = options.flushThreshold ?? 65_536;
-    transport.start({
-      data: (chunk) => this.onData(chunk),
-      drain: () => {
-        this.blockedSince = 0;
-        this.handlers.drain?.();
-      },
-      close: (error) => this.handlers.close(error),
-    });
+    transport.start(this);
   }
 
   /** The protocol level for both directions (a server learns it from CONNECT). */
@@ -141,11 +150,13 @@ export class PacketChannel {
     if (this.writer.length >= this.flushThreshold) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushTask);
+      dirty.push(this);
+      if (!flushQueued) {
+        flushQueued = true;
+        queueMicrotask(flushDirty);
+      }
     }
   }
-
-  private readonly flushTask = (): void => this.flush();
 
   /** Flushes, then closes the transport once the bytes are out. */
   end(): void {
@@ -158,7 +169,19 @@ export class PacketChannel {
     this.transport.destroy(error);
   }
 
-  private onData(chunk: Uint8Array): void {
+  /** @internal TransportHandlers */
+  onDrain(): void {
+    this.blockedSince = 0;
+    this.handlers.onDrain?.();
+  }
+
+  /** @internal TransportHandlers */
+  onClose(error: Error | null): void {
+    this.handlers.onClose(error);
+  }
+
+  /** @internal TransportHandlers */
+  onData(chunk: Uint8Array): void {
     if (this.failed) return;
     this.lastReceivedAt = Date.now();
     try {
@@ -171,23 +194,24 @@ export class PacketChannel {
   private fail(error: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    this.backlog.length = 0;
-    this.handlers.error(error);
+    this.backlog = null;
+    this.handlers.onError(error);
   }
 
-  private receive(packet: Packet): void {
+  // The decoder's callback: one per channel, and the only function a channel allocates.
+  private readonly receive = (packet: Packet): void => {
     if (this.failed) return;
     if (this.busy) {
-      this.backlog.push(packet);
+      (this.backlog ??= []).push(packet);
       return;
     }
     this.handle(packet);
-  }
+  };
 
   private handle(packet: Packet): void {
     let result: unknown;
     try {
-      result = this.handlers.packet(packet);
+      result = this.handlers.onPacket(packet);
     } catch (error) {
       this.fail(error);
       return;
@@ -205,7 +229,7 @@ export class PacketChannel {
   private next(): void {
     this.busy = false;
     while (!this.busy && !this.failed) {
-      const packet = this.backlog.shift();
+      const packet = this.backlog?.shift();
       if (packet === undefined) break;
       this.handle(packet);
     }

@@ -1,12 +1,44 @@
 import { createServer, type Server, Socket } from "node:net";
 import type { Transport, TransportHandlers, TransportListener } from "./transport.js";
 
+const TRANSPORT = Symbol("myqtt.transport");
+
+interface TaggedSocket extends Socket {
+  [TRANSPORT]?: SocketTransport;
+}
+
+
+
+// Listeners shared by every socket (EventEmitter calls them with the socket as `this`), so a
+// connection costs no closures.
+function onSocketData(this: TaggedSocket, chunk: Buffer): void {
+  this[TRANSPORT]!.handlers!.onData(chunk);
+}
+function onSocketDrain(this: TaggedSocket): void {
+  this[TRANSPORT]!.handlers!.onDrain();
+}
+function onSocketError(this: TaggedSocket, error: Error): void {
+  this[TRANSPORT]!.error = error;
+}
+function onSocketClose(this: TaggedSocket): void {
+  const transport = this[TRANSPORT]!;
+  transport.done = true;
+  if (transport.counter !== null) transport.counter.connections--;
+  transport.handlers?.onClose(transport.error);
+}
+
 /** A Transport over a TCP socket (also the base of the TLS one). */
 export class SocketTransport implements Transport {
   readonly serverName: string | null;
   readonly tls: boolean;
-  private started = false;
-  private done = false;
+  /** @internal */
+  handlers: TransportHandlers | null = null;
+  /** @internal */
+  error: Error | null = null;
+  /** @internal */
+  done = false;
+  /** @internal The listener whose open connections this one counts in. */
+  counter: { connections: number } | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -16,6 +48,10 @@ export class SocketTransport implements Transport {
     this.tls = options.tls ?? false;
     // Packets are batched above (one write per batch), so Nagle only adds latency.
     socket.setNoDelay(true);
+    (socket as TaggedSocket)[TRANSPORT] = this;
+    // From the start, so an error before start() is never unhandled.
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
   }
 
   get remoteAddress(): string {
@@ -38,21 +74,12 @@ export class SocketTransport implements Transport {
   }
 
   start(handlers: TransportHandlers): void {
-    if (this.started) throw new Error("transport already started");
-    this.started = true;
+    if (this.handlers !== null) throw new Error("transport already started");
+    this.handlers = handlers;
     const socket = this.socket;
-    let error: Error | null = null;
-    socket.on("data", handlers.data);
-    socket.on("drain", handlers.drain);
-    socket.on("error", (e) => {
-      error = e;
-    });
-    // A half-closed peer is done with MQTT: close our side too.
-    socket.on("end", () => socket.end());
-    socket.on("close", () => {
-      this.done = true;
-      handlers.close(error);
-    });
+    // Sockets do not allow half-open connections (the default), so a peer's FIN closes ours.
+    socket.on("data", onSocketData);
+    socket.on("drain", onSocketDrain);
   }
 
   write(chunk: Uint8Array): boolean {
@@ -112,8 +139,9 @@ export function listenTcp(
   return new Promise((resolve, reject) => {
     const server = createServer({ noDelay: true }, (socket) => {
       listener.connections++;
-      socket.once("close", () => listener.connections--);
-      onTransport(new SocketTransport(socket));
+      const transport = new SocketTransport(socket);
+      transport.counter = listener;
+      onTransport(transport);
     });
     const listener = new TcpListener(server);
     server.once("error", reject);

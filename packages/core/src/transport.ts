@@ -1,11 +1,14 @@
-/** Where a transport's bytes and events go. */
+/**
+ * Where a transport's bytes and events go. An object (often the consumer itself) rather than
+ * callbacks, so a connection costs no closures.
+ */
 export interface TransportHandlers {
   /** Received bytes, in order. */
-  data(chunk: Uint8Array): void;
+  onData(chunk: Uint8Array): void;
   /** The write buffer drained after write() returned false. */
-  drain(): void;
+  onDrain(): void;
   /** The transport closed; `error` says why when it was not a clean end. */
-  close(error: Error | null): void;
+  onClose(error: Error | null): void;
 }
 
 /**

@@ -37,7 +37,11 @@ describe("TCP transport", () => {
   it("binds port 0 to a free port and carries bytes both ways", async () => {
     const { server, client } = await pair();
     const received: Buffer[] = [];
-    server.start({ data: (c) => received.push(Buffer.from(c)), drain: () => {}, close: () => {} });
+    server.start({
+      onData: (c) => received.push(Buffer.from(c)),
+      onDrain: () => {},
+      onClose: () => {},
+    });
     client.write("hello");
     await new Promise((r) => setTimeout(r, 30));
     expect(Buffer.concat(received).toString()).toBe("hello");
@@ -69,9 +73,9 @@ describe("PacketChannel", () => {
   it("packs a burst of packets into one write", async () => {
     const { server, client } = await pair();
     const channel = new PacketChannel(server, {
-      packet: () => undefined,
-      error: () => {},
-      close: () => {},
+      onPacket: () => undefined,
+      onError: () => {},
+      onClose: () => {},
     });
     const chunks: Buffer[] = [];
     client.on("data", (d) => chunks.push(d));
@@ -95,7 +99,7 @@ describe("PacketChannel", () => {
       release = r;
     });
     new PacketChannel(server, {
-      packet: (p) => {
+      onPacket: (p) => {
         if (p.type !== PacketType.PUBLISH) return undefined;
         seen.push(`start ${p.topic}`);
         if (p.topic === "t/0") {
@@ -105,8 +109,8 @@ describe("PacketChannel", () => {
         }
         return undefined;
       },
-      error: () => {},
-      close: () => {},
+      onError: () => {},
+      onClose: () => {},
     });
     client.write(Buffer.concat([0, 1, 2].map((i) => Buffer.from(encode(publish(i))))));
     await new Promise((r) => setTimeout(r, 30));
@@ -121,9 +125,9 @@ describe("PacketChannel", () => {
     const packets: Packet[] = [];
     const errors: unknown[] = [];
     new PacketChannel(server, {
-      packet: (p) => void packets.push(p),
-      error: (e) => errors.push(e),
-      close: () => {},
+      onPacket: (p) => void packets.push(p),
+      onError: (e) => errors.push(e),
+      onClose: () => {},
     });
     client.write(
       Buffer.concat([
@@ -141,9 +145,9 @@ describe("PacketChannel", () => {
   it("refuses to send a packet over the peer's maximum size, and sends nothing of it", async () => {
     const { server, client } = await pair();
     const channel = new PacketChannel(server, {
-      packet: () => undefined,
-      error: () => {},
-      close: () => {},
+      onPacket: () => undefined,
+      onError: () => {},
+      onClose: () => {},
     });
     channel.maximumOutgoingPacketSize = 10;
     expect(() => channel.send({ ...publish(1), payload: new Uint8Array(100) } as Packet)).toThrow(
@@ -159,7 +163,7 @@ describe("PacketChannel", () => {
   it("reports the close of the peer", async () => {
     const { server, client } = await pair();
     const closed = new Promise<Error | null>((resolve) => {
-      new PacketChannel(server, { packet: () => undefined, error: () => {}, close: resolve });
+      new PacketChannel(server, { onPacket: () => undefined, onError: () => {}, onClose: resolve });
     });
     client.end();
     expect(await closed).toBeNull();

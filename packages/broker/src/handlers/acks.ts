@@ -1,0 +1,56 @@
+import { type AckPacket, PacketType, ReasonCode } from "@myqtt/codec";
+import { LogLevel } from "@myqtt/core";
+import type { ServerConn } from "../server-conn.js";
+
+// The acknowledgements of QoS 1/2 flows, both directions.
+
+/** PUBACK of a QoS 1 message we sent. */
+export function handlePuback(conn: ServerConn, p: AckPacket): void {
+  const session = conn.session!;
+  const entry = session.inflight?.get(p.packetId);
+  if (entry === undefined || entry.qos !== 1) {
+    conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBACK for unknown packet id ${p.packetId}`);
+    return;
+  }
+  session.inflight!.delete(p.packetId);
+  conn.broker.pump(session);
+}
+
+/** PUBREC of a QoS 2 message we sent: answer PUBREL (or drop it on a failure code). */
+export function handlePubrec(conn: ServerConn, p: AckPacket): void {
+  const session = conn.session!;
+  const entry = session.inflight?.get(p.packetId);
+  if (entry === undefined || entry.qos !== 2) {
+    // v5 4.3.3: a PUBREC we cannot place is answered with PUBREL 0x92.
+    const reasonCode = conn.protocolVersion === 5 ? ReasonCode.PACKET_IDENTIFIER_NOT_FOUND : 0;
+    conn.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode });
+    return;
+  }
+  if ((p.reasonCode ?? 0) >= 0x80) {
+    // The client refused the message: the flow ends here (v5 4.3.3).
+    session.inflight!.delete(p.packetId);
+    conn.broker.pump(session);
+    return;
+  }
+  entry.state = "pubrel";
+  conn.sendPubrel(p.packetId);
+}
+
+/** PUBCOMP: the QoS 2 message we sent is done. */
+export function handlePubcomp(conn: ServerConn, p: AckPacket): void {
+  const session = conn.session!;
+  const entry = session.inflight?.get(p.packetId);
+  if (entry === undefined || entry.state !== "pubrel") {
+    conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBCOMP for unknown packet id ${p.packetId}`);
+    return;
+  }
+  session.inflight!.delete(p.packetId);
+  conn.broker.pump(session);
+}
+
+/** PUBREL of a QoS 2 message the client sent: release its id, answer PUBCOMP. */
+export function handlePubrel(conn: ServerConn, p: AckPacket): void {
+  const known = conn.session!.incomingQoS2?.delete(p.packetId) ?? false;
+  const reasonCode = known || conn.protocolVersion < 5 ? 0 : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND;
+  conn.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode });
+}

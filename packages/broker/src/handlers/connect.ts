@@ -1,0 +1,257 @@
+import { randomBytes } from "node:crypto";
+import {
+  type ConnackProperties,
+  type ConnectPacket,
+  PacketType,
+  ReasonCode,
+  type UnsupportedProtocolError,
+} from "@myqtt/codec";
+import { ConnackCode, type ConnectReply, describe, LogLevel } from "@myqtt/core";
+import { ConnState, type ServerConn } from "../server-conn.js";
+import { topicProblem } from "../topic-limits.js";
+import { isPromise } from "../util.js";
+import { startAuth } from "./auth.js";
+
+const EMPTY = Object.freeze({});
+
+/** A CONNECT arrived on a fresh connection. */
+export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | Promise<unknown> {
+  const options = conn.broker.options;
+  const v5 = p.protocolVersion === 5;
+  conn.protocolVersion = p.protocolVersion;
+  conn.channel.protocolVersion = p.protocolVersion;
+  conn.channel.maximumIncomingPacketSize = options.maximumPacketSize;
+  conn.cleanSession = p.clean;
+  conn.keepAlive = p.keepAlive;
+  conn.will = p.will ?? null;
+  conn.username = p.username ?? null;
+  conn.passwordBytes = p.password ?? null;
+  conn.connectProperties = p.properties ?? EMPTY;
+  conn.pendingConnect = p;
+  conn.sendQuota = options.maxInflight;
+  if (v5) {
+    const props = p.properties;
+    if (props?.maximumPacketSize !== undefined)
+      conn.channel.maximumOutgoingPacketSize = props.maximumPacketSize;
+    conn.sendQuota = Math.min(options.maxInflight, props?.receiveMaximum ?? 65_535);
+    conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0;
+    // A 5.0 client is told the keep alive it must use (Server Keep Alive, v5 3.2.2.3.14).
+    if (
+      p.keepAlive > options.maxKeepAlive ||
+      (p.keepAlive === 0 && options.maxKeepAlive < 65_535)
+    ) {
+      conn.keepAlive = options.maxKeepAlive;
+    }
+  }
+  if (p.will !== undefined) {
+    const problem = topicProblem(p.will.topic, options);
+    if (problem !== null) {
+      refuse(conn, ReasonCode.TOPIC_NAME_INVALID, undefined, `will topic ${problem}`);
+      return undefined;
+    }
+  }
+  if (p.clientId.length === 0) {
+    // [MQTT-3.1.3-8]: 3.1.1 assigns an id only to a clean session; 3.1 requires one.
+    if (p.protocolVersion === 3 || (p.protocolVersion === 4 && !p.clean)) {
+      refuse(conn, ConnackCode.IDENTIFIER_REJECTED, undefined, "empty client id");
+      return undefined;
+    }
+    conn.clientId = `myqtt-${randomBytes(9).toString("base64url")}`;
+    conn.assignedClientId = true;
+  } else {
+    conn.clientId = p.clientId;
+  }
+  if (v5 && p.properties?.authenticationMethod !== undefined)
+    return startAuth(conn, p.properties.authenticationMethod, p.properties.authenticationData);
+  return runConnectHook(conn);
+}
+
+/** Asks the connect hook (when there is one) and answers with its reply. */
+export function runConnectHook(conn: ServerConn): undefined | Promise<unknown> {
+  const hook = conn.ctx.hooks.connect;
+  if (hook === null) {
+    finishConnect(conn, ConnackCode.ACCEPTED);
+    return undefined;
+  }
+  let reply: ConnectReply | Promise<ConnectReply>;
+  try {
+    reply = hook.handler(conn.ctx, conn, hook.data);
+  } catch (error) {
+    hookFailed(conn, error);
+    return undefined;
+  }
+  if (isPromise(reply)) {
+    return reply.then(
+      (r) => finishConnect(conn, r),
+      (error: unknown) => hookFailed(conn, error),
+    );
+  }
+  finishConnect(conn, reply);
+  return undefined;
+}
+
+function hookFailed(conn: ServerConn, error: unknown): void {
+  conn.log(LogLevel.CRITICAL, `connect hook failed for ${conn.clientId}: ${describe(error)}`);
+  refuse(conn, ReasonCode.UNSPECIFIED_ERROR, undefined, "the connect hook failed");
+}
+
+/** Applies the answer to a CONNECT: accept, refuse, or wait (DEFERRED). */
+export function finishConnect(conn: ServerConn, reply: ConnectReply): void {
+  if (conn.state >= ConnState.CLOSING) return;
+  const code = typeof reply === "number" ? reply : reply.reasonCode;
+  const properties = typeof reply === "number" ? undefined : reply.properties;
+  if (code === ConnackCode.DEFERRED) {
+    conn.state = ConnState.DEFERRED;
+    return;
+  }
+  if (code !== ConnackCode.ACCEPTED) {
+    refuse(conn, code, properties, "refused by the connect hook");
+    return;
+  }
+  accept(conn, properties);
+}
+
+/** MyQtt's 3.1.1 codes as MQTT 5.0 reason codes. */
+function toV5(code: number): number {
+  if (code >= 0x80) return code;
+  switch (code) {
+    case ConnackCode.REFUSED:
+      return ReasonCode.UNSUPPORTED_PROTOCOL_VERSION;
+    case ConnackCode.IDENTIFIER_REJECTED:
+      return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID;
+    case ConnackCode.SERVER_UNAVAILABLE:
+      return ReasonCode.SERVER_UNAVAILABLE;
+    case ConnackCode.BAD_USERNAME_OR_PASSWORD:
+      return ReasonCode.BAD_USER_NAME_OR_PASSWORD;
+    case ConnackCode.NOT_AUTHORIZED:
+      return ReasonCode.NOT_AUTHORIZED;
+    default:
+      return ReasonCode.UNSPECIFIED_ERROR;
+  }
+}
+
+/** MQTT 5.0 reason codes as the nearest 3.1.1 return code. */
+function toV3(code: number): number {
+  if (code > 0 && code <= 5) return code;
+  switch (code) {
+    case ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
+      return ConnackCode.REFUSED;
+    case ReasonCode.CLIENT_IDENTIFIER_NOT_VALID:
+      return ConnackCode.IDENTIFIER_REJECTED;
+    case ReasonCode.SERVER_UNAVAILABLE:
+    case ReasonCode.SERVER_BUSY:
+    case ReasonCode.USE_ANOTHER_SERVER:
+    case ReasonCode.SERVER_MOVED:
+    case ReasonCode.QUOTA_EXCEEDED:
+    case ReasonCode.CONNECTION_RATE_EXCEEDED:
+      return ConnackCode.SERVER_UNAVAILABLE;
+    case ReasonCode.BAD_USER_NAME_OR_PASSWORD:
+    case ReasonCode.BAD_AUTHENTICATION_METHOD:
+      return ConnackCode.BAD_USERNAME_OR_PASSWORD;
+    default:
+      return ConnackCode.NOT_AUTHORIZED;
+  }
+}
+
+/** Sends a refusing CONNACK and closes [MQTT-3.2.2-7]. */
+export function refuse(
+  conn: ServerConn,
+  code: number,
+  properties: ConnackProperties | undefined,
+  why: string,
+): void {
+  const v5 = conn.protocolVersion === 5;
+  const reasonCode = v5 ? toV5(code) : toV3(code);
+  const connack = { type: PacketType.CONNACK, sessionPresent: false, reasonCode } as const;
+  conn.send(v5 && properties !== undefined ? { ...connack, properties } : connack);
+  conn.closeWith(
+    reasonCode,
+    `CONNECT of ${conn.clientId || "(no id)"} refused (${reasonCode}): ${why}`,
+    LogLevel.WARNING,
+  );
+}
+
+/** A CONNECT for a protocol level we do not speak [MQTT-3.1.2-2]. */
+export function refuseUnsupported(conn: ServerConn, error: UnsupportedProtocolError): void {
+  if (error.code === "UNSUPPORTED_PROTOCOL_VERSION") {
+    // Answered the 3.1.1 way (2 bytes, return code 1), which every version can read.
+    conn.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: ConnackCode.REFUSED });
+  }
+  conn.closeWith(ReasonCode.UNSUPPORTED_PROTOCOL_VERSION, error.message, LogLevel.WARNING);
+}
+
+/** Accepts the CONNECT: takes the session over or creates it, answers CONNACK, resends. */
+function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
+  const broker = conn.broker;
+  const options = broker.options;
+  const p = conn.pendingConnect!;
+  const clientId = conn.clientId;
+  const v5 = conn.protocolVersion === 5;
+
+  const existing = broker.connections.get(clientId);
+  if (existing !== undefined && existing !== conn && existing.state < ConnState.CLOSING) {
+    if (options.duplicateClientId === "reject") {
+      refuse(conn, ConnackCode.IDENTIFIER_REJECTED, undefined, "client id already connected");
+      return;
+    }
+    // [MQTT-3.1.4-3]: the new connection takes the session over.
+    existing.closeWith(
+      ReasonCode.SESSION_TAKEN_OVER,
+      `session taken over by connection ${conn.id}`,
+    );
+  }
+
+  let session = broker.sessions.get(clientId);
+  let sessionPresent = false;
+  if (session !== undefined) {
+    if (conn.cleanSession) {
+      broker.endSession(session);
+      session = undefined;
+    } else {
+      sessionPresent = true;
+    }
+  }
+  // [MQTT-3.1.3-9]: a will waiting for its delay is not sent when the session comes back.
+  broker.cancelWill(clientId);
+  session ??= broker.sessionFor(clientId);
+
+  const requested = v5
+    ? (p.properties?.sessionExpiryInterval ?? 0)
+    : conn.cleanSession
+      ? 0
+      : 0xffffffff;
+  const expiry = v5 ? Math.min(requested, options.maxSessionExpiryInterval) : requested;
+  session.expiryInterval = expiry;
+  session.expiresAt = 0;
+  session.output = conn;
+  conn.session = session;
+  broker.connections.set(clientId, conn);
+  conn.state = ConnState.CONNECTED;
+  conn.pendingConnect = null;
+
+  if (v5) {
+    const properties: ConnackProperties = { ...extra };
+    if (options.receiveMaximum < 65_535) properties.receiveMaximum = options.receiveMaximum;
+    if (options.maximumPacketSize < 268_435_460)
+      properties.maximumPacketSize = options.maximumPacketSize;
+    if (options.topicAliasMaximum > 0) properties.topicAliasMaximum = options.topicAliasMaximum;
+    if (!options.retainAvailable) properties.retainAvailable = false;
+    if (conn.assignedClientId) properties.assignedClientIdentifier = clientId;
+    if (conn.keepAlive !== p.keepAlive) properties.serverKeepAlive = conn.keepAlive;
+    if (expiry !== requested) properties.sessionExpiryInterval = expiry;
+    if (conn.authMethod !== null) {
+      properties.authenticationMethod = conn.authMethod;
+      if (conn.authReplyData !== undefined) properties.authenticationData = conn.authReplyData;
+    }
+    conn.send({ type: PacketType.CONNACK, sessionPresent, reasonCode: 0, properties });
+  } else {
+    conn.send({ type: PacketType.CONNACK, sessionPresent, reasonCode: 0 });
+  }
+  if (conn.ctx.logging) {
+    conn.log(
+      LogLevel.DEBUG,
+      `connection ${conn.id} from ${conn.host}:${conn.port} accepted as ${clientId} (MQTT level ${conn.protocolVersion}, session ${sessionPresent ? "resumed" : "new"})`,
+    );
+  }
+  broker.resume(session);
+}

@@ -1,0 +1,133 @@
+import { PacketType, type PublishPacket, ReasonCode } from "@myqtt/codec";
+import { describe, LogLevel, Msg, PublishCode } from "@myqtt/core";
+import { type BrokerMessage, messageFromPublish } from "../message.js";
+import { ConnState, type ServerConn } from "../server-conn.js";
+import { topicProblem } from "../topic-limits.js";
+import { isPromise } from "../util.js";
+
+const DOLLAR = 0x24;
+
+/** A PUBLISH from a client: resolve its topic, ask the hook, route, acknowledge. */
+export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | Promise<unknown> {
+  const broker = conn.broker;
+  const session = conn.session!;
+  broker.stats.messagesReceived++;
+  let topic = p.topic;
+  const v5 = conn.protocolVersion === 5;
+  if (v5) {
+    const alias = p.properties?.topicAlias;
+    if (alias !== undefined) {
+      if (alias > broker.options.topicAliasMaximum) {
+        // v5 3.3.2.3.4: an alias above our Topic Alias Maximum.
+        conn.closeWith(ReasonCode.TOPIC_ALIAS_INVALID, `topic alias ${alias} above the maximum`);
+        return undefined;
+      }
+      const aliases = (conn.inboundAliases ??= new Map());
+      if (topic.length > 0) {
+        aliases.set(alias, topic);
+      } else {
+        const known = aliases.get(alias);
+        if (known === undefined) {
+          conn.closeWith(ReasonCode.PROTOCOL_ERROR, `topic alias ${alias} was never set`);
+          return undefined;
+        }
+        topic = known;
+      }
+    }
+  }
+  const problem = topicProblem(topic, broker.options);
+  if (problem !== null) {
+    conn.closeWith(ReasonCode.TOPIC_NAME_INVALID, `topic ${problem}`, LogLevel.WARNING);
+    return undefined;
+  }
+  const qos = p.qos;
+  const packetId = p.packetId ?? 0;
+  if (qos === 2 && session.incomingQoS2?.has(packetId)) {
+    // A resent QoS 2 message we already accepted: acknowledge again, deliver once [MQTT-4.3.3-10].
+    conn.send({ type: PacketType.PUBREC, packetId });
+    return undefined;
+  }
+  if (topic.charCodeAt(0) === DOLLAR) {
+    // '$' topics are the server's (4.7.2): a client's publish to one is refused.
+    conn.log(LogLevel.DEBUG, `${conn.clientId} may not publish to ${topic}`);
+    acknowledge(conn, qos, packetId, v5 ? ReasonCode.NOT_AUTHORIZED : 0);
+    return undefined;
+  }
+  if (qos > 0 && v5) {
+    const inFlight = (session.incomingQoS2?.size ?? 0) + conn.inboundPending;
+    if (inFlight >= broker.options.receiveMaximum) {
+      // [MQTT-3.3.4-9]: more QoS 1/2 publishes in flight than our Receive Maximum.
+      conn.closeWith(
+        ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
+        `more than ${broker.options.receiveMaximum} publishes in flight`,
+        LogLevel.WARNING,
+      );
+      return undefined;
+    }
+  }
+  const msg = messageFromPublish(p, topic, conn.clientId, Date.now());
+  const hook = conn.ctx.hooks.publish;
+  if (hook === null) {
+    complete(conn, msg, qos, packetId, PublishCode.OK);
+    return undefined;
+  }
+  let decision: number | Promise<number>;
+  try {
+    const view = topic === p.topic ? p : { ...p, topic };
+    decision = hook.handler(conn.ctx, conn, new Msg(view), hook.data);
+  } catch (error) {
+    conn.log(
+      LogLevel.CRITICAL,
+      `publish hook failed on ${topic}: ${describe(error)}; message discarded`,
+    );
+    return undefined;
+  }
+  if (isPromise<number>(decision)) {
+    if (qos > 0) conn.inboundPending++;
+    return decision.then(
+      (d) => {
+        if (qos > 0) conn.inboundPending--;
+        complete(conn, msg, qos, packetId, d);
+      },
+      (error: unknown) => {
+        if (qos > 0) conn.inboundPending--;
+        conn.log(
+          LogLevel.CRITICAL,
+          `publish hook failed on ${topic}: ${describe(error)}; message discarded`,
+        );
+      },
+    );
+  }
+  complete(conn, msg, qos, packetId, decision);
+  return undefined;
+}
+
+/** Acts on the hook's decision. */
+function complete(
+  conn: ServerConn,
+  msg: BrokerMessage,
+  qos: number,
+  packetId: number,
+  decision: number,
+): void {
+  if (decision === PublishCode.DISCARD) return; // MyQtt: no ack, not routed.
+  if (decision === PublishCode.CONN_CLOSE) {
+    conn.shutdown();
+    return;
+  }
+  // Routed even if the publisher is gone meanwhile: the message was accepted.
+  const receivers = conn.broker.publish(msg);
+  if (conn.state >= ConnState.CLOSING) return;
+  const v5 = conn.protocolVersion === 5;
+  acknowledge(conn, qos, packetId, v5 && receivers === 0 ? ReasonCode.NO_MATCHING_SUBSCRIBERS : 0);
+}
+
+/** PUBACK for QoS 1, PUBREC for QoS 2 (the id then waits for PUBREL), nothing for QoS 0. */
+function acknowledge(conn: ServerConn, qos: number, packetId: number, reasonCode: number): void {
+  if (qos === 1) {
+    conn.send({ type: PacketType.PUBACK, packetId, reasonCode });
+  } else if (qos === 2) {
+    if (reasonCode < 0x80) (conn.session!.incomingQoS2 ??= new Set()).add(packetId);
+    conn.send({ type: PacketType.PUBREC, packetId, reasonCode });
+  }
+}

@@ -1,0 +1,136 @@
+import {
+  isValidTopicFilter,
+  PacketType,
+  parseSharedSubscription,
+  type QoS,
+  ReasonCode,
+  type Subscription as Requested,
+  type SubscribePacket,
+} from "@myqtt/codec";
+import { describe, LogLevel, QOS_DENIED } from "@myqtt/core";
+import type { ServerConn } from "../server-conn.js";
+import type { Subscription } from "../session.js";
+import { topicProblem } from "../topic-limits.js";
+import { isPromise } from "../util.js";
+
+/** A SUBSCRIBE: each filter checked and offered to the hook, in order; SUBACK; retained. */
+export function handleSubscribe(
+  conn: ServerConn,
+  p: SubscribePacket,
+): undefined | Promise<unknown> {
+  const hook = conn.ctx.hooks.subscribe;
+  const codes: number[] = [];
+  const requested = p.subscriptions;
+  let i = 0;
+  const next = (): undefined | Promise<unknown> => {
+    for (; i < requested.length; i++) {
+      const entry = requested[i]!;
+      const failure = check(conn, entry);
+      if (failure !== 0) {
+        codes.push(failure);
+        continue;
+      }
+      if (hook === null) {
+        codes.push(entry.qos);
+        continue;
+      }
+      let answer: number | Promise<number>;
+      try {
+        answer = hook.handler(conn.ctx, conn, entry.topicFilter, entry.qos, hook.data);
+      } catch (error) {
+        codes.push(hookFailed(conn, entry, error));
+        continue;
+      }
+      if (isPromise<number>(answer)) {
+        i++;
+        return answer.then(
+          (granted) => {
+            codes.push(grant(conn, granted));
+            return next();
+          },
+          (error: unknown) => {
+            codes.push(hookFailed(conn, entry, error));
+            return next();
+          },
+        );
+      }
+      codes.push(grant(conn, answer));
+    }
+    done(conn, p, codes);
+    return undefined;
+  };
+  return next();
+}
+
+function failureCode(conn: ServerConn, v5Code: number): number {
+  return conn.protocolVersion === 5 ? v5Code : 0x80;
+}
+
+/** 0 when the filter may be subscribed, else the SUBACK failure code. */
+function check(conn: ServerConn, entry: Requested): number {
+  const filter = entry.topicFilter;
+  if (!isValidTopicFilter(filter)) {
+    conn.log(LogLevel.DEBUG, `${conn.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
+    return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
+  }
+  const problem = topicProblem(filter, conn.broker.options);
+  if (problem !== null) {
+    conn.log(LogLevel.DEBUG, `${conn.clientId}: topic filter ${problem}`);
+    return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
+  }
+  return 0;
+}
+
+function grant(conn: ServerConn, granted: unknown): number {
+  if (typeof granted !== "number" || !Number.isInteger(granted) || granted < 0) {
+    return failureCode(conn, ReasonCode.UNSPECIFIED_ERROR);
+  }
+  if (granted >= 0x80 || granted === QOS_DENIED) return failureCode(conn, granted);
+  return Math.min(granted, 2);
+}
+
+function hookFailed(conn: ServerConn, entry: Requested, error: unknown): number {
+  conn.log(LogLevel.CRITICAL, `subscribe hook failed on ${entry.topicFilter}: ${describe(error)}`);
+  return failureCode(conn, ReasonCode.UNSPECIFIED_ERROR);
+}
+
+/** Stores the granted subscriptions, answers SUBACK, then sends what is retained for them. */
+function done(conn: ServerConn, p: SubscribePacket, codes: number[]): void {
+  const broker = conn.broker;
+  const session = conn.session;
+  if (session === null || conn.channel.closed) return;
+  const subscriptionIdentifier = p.properties?.subscriptionIdentifier;
+  const retainedFor: [Subscription, boolean][] = [];
+  for (let i = 0; i < codes.length; i++) {
+    const code = codes[i]!;
+    if (code >= 0x80) continue;
+    const entry = p.subscriptions[i]!;
+    const shared = parseSharedSubscription(entry.topicFilter);
+    const sub: Subscription = {
+      session,
+      filter: entry.topicFilter,
+      topicFilter: shared === null ? entry.topicFilter : shared.topicFilter,
+      group: shared === null ? null : shared.group,
+      qos: code as QoS,
+      noLocal: entry.noLocal ?? false,
+      retainAsPublished: entry.retainAsPublished ?? false,
+      retainHandling: entry.retainHandling ?? 0,
+      subscriptionIdentifier,
+    };
+    const isNew = broker.subscribe(sub);
+    retainedFor.push([sub, isNew]);
+  }
+  conn.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: codes });
+  if (!broker.options.retainAvailable || broker.retained.size === 0) return;
+  const now = Date.now();
+  for (const [sub, isNew] of retainedFor) {
+    // Shared subscriptions get no retained messages (v5 4.8.2); Retain Handling decides the rest.
+    if (sub.group !== null || sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew))
+      continue;
+    const ids = sub.subscriptionIdentifier === undefined ? null : [sub.subscriptionIdentifier];
+    for (const msg of broker.retained.match(sub.topicFilter, now)) {
+      // [MQTT-3.3.1-8]: RETAIN is 1 on messages sent because of a new subscription.
+      broker.deliver(session, msg, Math.min(msg.qos, sub.qos) as QoS, true, ids);
+    }
+  }
+}

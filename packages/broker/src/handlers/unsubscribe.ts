@@ -1,0 +1,64 @@
+import { PacketType, ReasonCode, type UnsubscribePacket } from "@myqtt/codec";
+import { describe, LogLevel } from "@myqtt/core";
+import type { ServerConn } from "../server-conn.js";
+import { isPromise } from "../util.js";
+
+/** An UNSUBSCRIBE: each filter offered to the hook, removed, then UNSUBACK. */
+export function handleUnsubscribe(
+  conn: ServerConn,
+  p: UnsubscribePacket,
+): undefined | Promise<unknown> {
+  const hook = conn.ctx.hooks.unsubscribe;
+  const codes: number[] = [];
+  const filters = p.topicFilters;
+  let i = 0;
+  const next = (): undefined | Promise<unknown> => {
+    for (; i < filters.length; i++) {
+      const filter = filters[i]!;
+      if (hook === null) {
+        codes.push(remove(conn, filter, true));
+        continue;
+      }
+      let answer: boolean | undefined | Promise<boolean | undefined>;
+      try {
+        answer = hook.handler(conn.ctx, conn, filter, hook.data);
+      } catch (error) {
+        conn.log(LogLevel.CRITICAL, `unsubscribe hook failed on ${filter}: ${describe(error)}`);
+        codes.push(ReasonCode.UNSPECIFIED_ERROR);
+        continue;
+      }
+      if (isPromise<boolean | undefined>(answer)) {
+        i++;
+        return answer.then(
+          (allowed) => {
+            codes.push(remove(conn, filter, allowed !== false));
+            return next();
+          },
+          (error: unknown) => {
+            conn.log(LogLevel.CRITICAL, `unsubscribe hook failed on ${filter}: ${describe(error)}`);
+            codes.push(ReasonCode.UNSPECIFIED_ERROR);
+            return next();
+          },
+        );
+      }
+      codes.push(remove(conn, filter, answer !== false));
+    }
+    if (conn.session === null || conn.channel.closed) return undefined;
+    if (conn.protocolVersion === 5) {
+      conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId, reasonCodes: codes });
+    } else {
+      conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId });
+    }
+    return undefined;
+  };
+  return next();
+}
+
+function remove(conn: ServerConn, filter: string, allowed: boolean): number {
+  if (!allowed) return ReasonCode.NOT_AUTHORIZED;
+  const session = conn.session;
+  if (session === null) return ReasonCode.UNSPECIFIED_ERROR;
+  return conn.broker.unsubscribe(session, filter)
+    ? ReasonCode.SUCCESS
+    : ReasonCode.NO_SUBSCRIPTION_EXISTED;
+}

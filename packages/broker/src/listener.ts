@@ -1,0 +1,199 @@
+import {
+  type Ctx,
+  describe,
+  type ListenerFactory,
+  LogLevel,
+  listenTcp,
+  type PeerRole,
+  type TransportListener,
+} from "@myqtt/core";
+import { Broker } from "./broker.js";
+import type { BrokerOptions } from "./options.js";
+
+const BROKER = Symbol("myqtt.broker");
+const WAITERS = Symbol("myqtt.listener-waiters");
+
+/** The broker of a context, created on first use. */
+export function getBroker(ctx: Ctx): Broker {
+  return ctx.slot(BROKER, () => {
+    const broker = new Broker(ctx);
+    ctx.onExit(() => broker.close());
+    return broker;
+  });
+}
+
+/** Sets broker-wide options (limits, duplicate client ids...) of a context. */
+export function configureBroker(ctx: Ctx, options: BrokerOptions): Broker {
+  const broker = getBroker(ctx);
+  broker.configure(options);
+  return broker;
+}
+
+/** Options of createListener: broker-wide options plus how to listen. */
+export interface ListenerOptions extends BrokerOptions {
+  /** Makes the listening endpoint (default plain TCP). TLS and WebSocket plug in here. */
+  transport?: ListenerFactory<unknown>;
+  /** Options handed to the transport factory. */
+  transportOptions?: unknown;
+}
+
+/**
+ * A listening endpoint of a broker (MyQtt's master listener). Check `isOk()`: creating one
+ * never throws, a failure is reported in `errorMsg`.
+ */
+export class Listener {
+  readonly role: PeerRole = "master-listener";
+  private endpoint: TransportListener | null = null;
+  private problem: string | null = null;
+
+  constructor(
+    readonly ctx: Ctx,
+    private readonly requestedHost: string,
+    private readonly requestedPort: number,
+  ) {}
+
+  isOk(): boolean {
+    return this.endpoint !== null;
+  }
+
+  /** Why the listener is not ok, or null. */
+  get errorMsg(): string | null {
+    return this.problem;
+  }
+
+  /** The bound address (the requested one until bound). */
+  get host(): string {
+    return this.endpoint?.host ?? this.requestedHost;
+  }
+
+  /** The bound port: with port 0 requested, the one the system picked. */
+  get port(): number {
+    return this.endpoint?.port ?? this.requestedPort;
+  }
+
+  /** Open connections accepted through this listener. */
+  get connections(): number {
+    return this.endpoint?.connections ?? 0;
+  }
+
+  /** Stops accepting; open connections stay (ctx.exit() closes them). */
+  async close(): Promise<void> {
+    const endpoint = this.endpoint;
+    this.endpoint = null;
+    this.problem = "closed";
+    await endpoint?.close();
+  }
+
+  /** @internal */
+  bind(endpoint: TransportListener): void {
+    this.endpoint = endpoint;
+  }
+
+  /** @internal */
+  fail(problem: string): void {
+    this.problem = problem;
+  }
+}
+
+function parsePort(port: string | number): number | null {
+  const n = typeof port === "number" ? port : /^\d+$/.test(port) ? Number(port) : Number.NaN;
+  return Number.isInteger(n) && n >= 0 && n <= 65_535 ? n : null;
+}
+
+/**
+ * Starts listening for MQTT clients on `host:port` (port "0" picks a free one) and makes the
+ * context a broker. Never throws: check `listener.isOk()` and `listener.errorMsg`.
+ */
+export async function createListener(
+  ctx: Ctx,
+  host: string,
+  port: string | number,
+  options: ListenerOptions = {},
+): Promise<Listener> {
+  const number = parsePort(port);
+  const listener = new Listener(ctx, host, number ?? 0);
+  if (number === null) {
+    listener.fail(`invalid port ${JSON.stringify(port)}`);
+    return listener;
+  }
+  if (ctx.isExiting) {
+    listener.fail("the context is exiting");
+    return listener;
+  }
+  const { transport, transportOptions, ...brokerOptions } = options;
+  let broker: Broker;
+  try {
+    broker = getBroker(ctx);
+    broker.configure(brokerOptions);
+  } catch (error) {
+    listener.fail(describe(error));
+    return listener;
+  }
+  const max = broker.options.maxConnections;
+  const factory = transport ?? (listenTcp as ListenerFactory<unknown>);
+  try {
+    const endpoint = await factory(
+      host,
+      number,
+      (t) => {
+        if (listener.connections > max) {
+          ctx.log(
+            LogLevel.WARNING,
+            "broker/listener",
+            `${listener.host}:${listener.port} is at its ${max} connections; refused ${t.remoteAddress}`,
+          );
+          t.destroy();
+          return;
+        }
+        broker.attach(t);
+      },
+      transportOptions,
+    );
+    listener.bind(endpoint);
+    ctx.onExit(() => listener.close());
+    ctx.log(
+      LogLevel.DEBUG,
+      "broker/listener",
+      `listening on ${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
+    );
+  } catch (error) {
+    listener.fail(`cannot listen on ${host}:${number}: ${describe(error)}`);
+    ctx.log(LogLevel.CRITICAL, "broker/listener", listener.errorMsg!);
+  }
+  return listener;
+}
+
+interface Waiters {
+  release: (() => void)[];
+}
+
+/**
+ * Waits until unlockListeners(ctx) is called (MyQtt's myqtt_listener_wait) or, with
+ * `unlockOnSignal`, until SIGINT or SIGTERM; the context is not exited by it.
+ */
+export function waitListeners(ctx: Ctx, options: { unlockOnSignal?: boolean } = {}): Promise<void> {
+  const waiters = ctx.slot<Waiters>(WAITERS, () => ({ release: [] }));
+  return new Promise((resolve) => {
+    // A waiting broker must keep the process alive even if nothing else does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const onSignal = (): void => done();
+    const done = (): void => {
+      clearInterval(keepAlive);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      waiters.release = waiters.release.filter((r) => r !== done);
+      resolve();
+    };
+    waiters.release.push(done);
+    if (options.unlockOnSignal) {
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+    }
+  });
+}
+
+/** Releases every waitListeners(ctx) call. */
+export function unlockListeners(ctx: Ctx): void {
+  const waiters = ctx.slot<Waiters>(WAITERS, () => ({ release: [] }));
+  for (const release of [...waiters.release]) release();
+}

@@ -1,0 +1,123 @@
+/**
+ * Limits and behaviour of a broker. Every limit has a safe default and is enforced before the
+ * memory it guards is taken. Set them with `createListener(ctx, host, port, options)` (the first
+ * listener of a context fixes the broker-wide ones) or `configureBroker(ctx, options)`.
+ */
+export interface BrokerOptions {
+  /** Largest packet accepted from a client, fixed header included (default 16 MiB). */
+  maximumPacketSize?: number;
+  /** Largest first packet (the CONNECT), so unauthenticated peers cannot make us buffer much (default 64 KiB). */
+  maximumConnectPacketSize?: number;
+  /** Milliseconds a new connection has to send its CONNECT (default 10 s). */
+  connectTimeoutMs?: number;
+  /** QoS 1/2 messages in flight to one client at most; fewer if the client asks (default 256). */
+  maxInflight?: number;
+  /** Receive Maximum announced to 5.0 clients: their QoS 1/2 publishes in flight to us (default 1024). */
+  receiveMaximum?: number;
+  /** Messages queued for one session (offline, or waiting for the in-flight window) (default 1000). */
+  maxQueuedMessages?: number;
+  /** Bytes of payload and topic queued for one session (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** Queue QoS 0 messages for offline persistent sessions too, as MyQtt does (default true). */
+  queueQoS0?: boolean;
+  /** Bytes waiting to be written to one client before its QoS 0 messages are dropped (default 8 MiB). */
+  maxOutgoingBytes?: number;
+  /** Milliseconds a client may leave written bytes unread before it is disconnected (default 30 s). */
+  writeTimeoutMs?: number;
+  /** Largest topic name or filter in bytes (default 4096). */
+  maxTopicLength?: number;
+  /** Most levels in a topic name or filter (default 128). */
+  maxTopicLevels?: number;
+  /** Connections one listener accepts at a time (default 50,000). */
+  maxConnections?: number;
+  /** Topic Alias Maximum announced to 5.0 clients (default 64; 0 turns inbound aliases off). */
+  topicAliasMaximum?: number;
+  /** Use topic aliases towards 5.0 clients that accept them (default true). */
+  outboundTopicAliases?: boolean;
+  /** Largest keep alive accepted, in seconds; a larger one is lowered with Server Keep Alive (default 65535). */
+  maxKeepAlive?: number;
+  /** Cap on the session expiry a 5.0 client asks for, in seconds (default 0xFFFFFFFF: none). */
+  maxSessionExpiryInterval?: number;
+  /**
+   * What a CONNECT with the client id of a live connection does: "takeover" (the specification:
+   * the old connection is closed, 0x8E) or "reject" (MyQtt: CONNACK 2 / 0x85).
+   */
+  duplicateClientId?: "takeover" | "reject";
+  /** Keep retained messages (default true; false announces Retain Available = 0 to 5.0 clients). */
+  retainAvailable?: boolean;
+}
+
+export type ResolvedOptions = Required<BrokerOptions>;
+
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  maximumPacketSize: 16 * 1024 * 1024,
+  maximumConnectPacketSize: 64 * 1024,
+  connectTimeoutMs: 10_000,
+  maxInflight: 256,
+  receiveMaximum: 1024,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  queueQoS0: true,
+  maxOutgoingBytes: 8 * 1024 * 1024,
+  writeTimeoutMs: 30_000,
+  maxTopicLength: 4096,
+  maxTopicLevels: 128,
+  maxConnections: 50_000,
+  topicAliasMaximum: 64,
+  outboundTopicAliases: true,
+  maxKeepAlive: 65_535,
+  maxSessionExpiryInterval: 0xffffffff,
+  duplicateClientId: "takeover",
+  retainAvailable: true,
+};
+
+const RANGES: Partial<Record<keyof BrokerOptions, [number, number]>> = {
+  maximumPacketSize: [64, 268_435_460],
+  maximumConnectPacketSize: [64, 268_435_460],
+  connectTimeoutMs: [1, 3_600_000],
+  maxInflight: [1, 65_535],
+  receiveMaximum: [1, 65_535],
+  maxQueuedMessages: [0, 10_000_000],
+  maxQueuedBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxOutgoingBytes: [1024, Number.MAX_SAFE_INTEGER],
+  writeTimeoutMs: [1, 3_600_000],
+  maxTopicLength: [1, 65_535],
+  maxTopicLevels: [1, 65_535],
+  maxConnections: [1, 10_000_000],
+  topicAliasMaximum: [0, 65_535],
+  maxKeepAlive: [0, 65_535],
+  maxSessionExpiryInterval: [0, 0xffffffff],
+};
+
+/** Merges `options` over the defaults; throws RangeError for a value out of range. */
+export function resolveOptions(
+  options: BrokerOptions = {},
+  base: ResolvedOptions = DEFAULT_OPTIONS,
+): ResolvedOptions {
+  const out = { ...base };
+  for (const [key, value] of Object.entries(options) as [keyof BrokerOptions, unknown][]) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_OPTIONS)) throw new RangeError(`unknown broker option ${key}`);
+    const range = RANGES[key];
+    if (range !== undefined) {
+      if (
+        typeof value !== "number" ||
+        !Number.isInteger(value) ||
+        value < range[0] ||
+        value > range[1]
+      ) {
+        throw new RangeError(
+          `broker option ${key} must be an integer in ${range[0]}..${range[1]}, got ${String(value)}`,
+        );
+      }
+    } else if (key === "duplicateClientId") {
+      if (value !== "takeover" && value !== "reject") {
+        throw new RangeError(`broker option duplicateClientId must be "takeover" or "reject"`);
+      }
+    } else if (typeof value !== "boolean") {
+      throw new RangeError(`broker option ${key} must be a boolean`);
+    }
+    (out as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,149 @@
+import type { QoS, SubscriptionTrie } from "@myqtt/codec";
+import type { BrokerMessage } from "./message.js";
+import type { Session, Subscription } from "./session.js";
+
+/** What one session gets from one message: the merge of its matching subscriptions. */
+interface Merged {
+  qos: QoS;
+  retain: boolean;
+  ids: number[] | null;
+}
+
+/** Hands one delivery to a session. */
+export type Deliver = (
+  session: Session,
+  msg: BrokerMessage,
+  qos: QoS,
+  retain: boolean,
+  subscriptionIds: number[] | null,
+) => void;
+
+interface SharedGroup {
+  members: Subscription[];
+  next: number;
+}
+
+/**
+ * Finds who gets a message. A client with several matching subscriptions gets it once, at the
+ * highest granted QoS, with every subscription identifier [MQTT-3.3.4-2, -3]; No Local skips
+ * the publisher; each shared group picks one member, round robin, preferring connected ones.
+ */
+export class Router {
+  private msg: BrokerMessage | null = null;
+  private single: Subscription | null = null;
+  private multi: Map<Session, Merged> | null = null;
+  private groups: Map<string, SharedGroup> | null = null;
+  /** Round-robin position of each shared group, kept across messages. */
+  private readonly cursor = new Map<string, number>();
+
+  constructor(
+    private readonly trie: SubscriptionTrie<Subscription>,
+    private readonly deliver: Deliver,
+  ) {}
+
+  /** Routes `msg`; returns how many sessions it went to. */
+  route(msg: BrokerMessage): number {
+    this.msg = msg;
+    this.single = null;
+    this.multi = null;
+    this.groups = null;
+    this.trie.forEachMatch(msg.topic, this.collect);
+    let count = 0;
+    const single = this.single as Subscription | null;
+    if (single !== null) {
+      this.deliverOne(single, msg);
+      count = 1;
+    }
+    // The collector filled these; the compiler cannot see that through the callback.
+    const multi = this.multi as Map<Session, Merged> | null;
+    if (multi !== null) {
+      for (const [session, m] of multi) this.deliver(session, msg, m.qos, m.retain, m.ids);
+      count = multi.size;
+    }
+    const groups = this.groups as Map<string, SharedGroup> | null;
+    if (groups !== null) {
+      for (const [key, group] of groups) {
+        const member = this.pick(key, group);
+        this.deliverOne(member, msg);
+        count++;
+      }
+    }
+    this.msg = null;
+    return count;
+  }
+
+  /** Forgets the round-robin position of a group that lost its members. */
+  forgetGroup(group: string, topicFilter: string): void {
+    this.cursor.delete(`${group}\u0000${topicFilter}`);
+  }
+
+  private readonly collect = (sub: Subscription): void => {
+    const msg = this.msg!;
+    if (sub.group !== null) {
+      const key = `${sub.group}\u0000${sub.topicFilter}`;
+      const groups = (this.groups ??= new Map());
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, { members: [sub], next: 0 });
+      else group.members.push(sub);
+      return;
+    }
+    // [MQTT-3.8.3-3]: No Local keeps a client's own messages from it.
+    if (sub.noLocal && sub.session.clientId === msg.publisher) return;
+    if (this.single === null && this.multi === null) {
+      this.single = sub;
+      return;
+    }
+    let multi = this.multi;
+    if (multi === null) {
+      multi = this.multi = new Map();
+      const first = this.single!;
+      this.single = null;
+      multi.set(first.session, this.merged(first, msg));
+    }
+    const seen = multi.get(sub.session);
+    if (seen === undefined) {
+      multi.set(sub.session, this.merged(sub, msg));
+      return;
+    }
+    const qos = Math.min(msg.qos, sub.qos) as QoS;
+    if (qos > seen.qos) seen.qos = qos;
+    if (sub.retainAsPublished && msg.retain) seen.retain = true;
+    if (sub.subscriptionIdentifier !== undefined)
+      (seen.ids ??= []).push(sub.subscriptionIdentifier);
+  };
+
+  private merged(sub: Subscription, msg: BrokerMessage): Merged {
+    return {
+      qos: Math.min(msg.qos, sub.qos) as QoS,
+      retain: sub.retainAsPublished && msg.retain,
+      ids: sub.subscriptionIdentifier === undefined ? null : [sub.subscriptionIdentifier],
+    };
+  }
+
+  private deliverOne(sub: Subscription, msg: BrokerMessage): void {
+    // [MQTT-3.3.1-12]: RETAIN is 0 on forwarded messages unless Retain As Published.
+    this.deliver(
+      sub.session,
+      msg,
+      Math.min(msg.qos, sub.qos) as QoS,
+      sub.retainAsPublished && msg.retain,
+      sub.subscriptionIdentifier === undefined ? null : [sub.subscriptionIdentifier],
+    );
+  }
+
+  private pick(key: string, group: SharedGroup): Subscription {
+    const members = group.members;
+    const start = (this.cursor.get(key) ?? 0) % members.length;
+    // Prefer a member whose client is connected; fall back to the next in turn (queued).
+    let chosen = start;
+    for (let i = 0; i < members.length; i++) {
+      const at = (start + i) % members.length;
+      if (members[at]!.session.output !== null) {
+        chosen = at;
+        break;
+      }
+    }
+    this.cursor.set(key, chosen + 1);
+    return members[chosen]!;
+  }
+}

@@ -1,0 +1,469 @@
+import {
+  type ConnectPacket,
+  type ConnectProperties,
+  decodeUtf8,
+  encodeUtf8,
+  MqttError,
+  type Packet,
+  PacketTooLargeError,
+  PacketType,
+  type ProtocolVersion,
+  type PublishPacket,
+  packetTypeName,
+  type QoS,
+  UnsupportedProtocolError,
+  type Will,
+} from "@myqtt/codec";
+import {
+  type ConnectReply,
+  type Ctx,
+  describe,
+  LogLevel,
+  PacketChannel,
+  type PacketChannelHandlers,
+  type PeerRole,
+  type ServerConnection,
+  type Transport,
+} from "@myqtt/core";
+import type { Broker } from "./broker.js";
+import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from "./handlers/acks.js";
+import { handleAuth } from "./handlers/auth.js";
+import { finishConnect, handleConnect, refuseUnsupported } from "./handlers/connect.js";
+import { handleDisconnect } from "./handlers/disconnect.js";
+import { handlePublish } from "./handlers/publish.js";
+import { handleSubscribe } from "./handlers/subscribe.js";
+import { handleUnsubscribe } from "./handlers/unsubscribe.js";
+import { deliveryProperties, isExpired, makeMessage, sharedQoS0Encoding } from "./message.js";
+import type { Pending, Session, SessionOutput } from "./session.js";
+
+/** Where a connection is in its life. */
+export const ConnState = {
+  /** Waiting for CONNECT. */
+  CONNECTING: 0,
+  /** An enhanced authentication exchange is under way. */
+  AUTHENTICATING: 1,
+  /** The connect hook answered DEFERRED; waiting for sendConnectReply. */
+  DEFERRED: 2,
+  CONNECTED: 3,
+  /** Closing: no more packets are handled. */
+  CLOSING: 4,
+  CLOSED: 5,
+} as const;
+export type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
+const EMPTY_PROPERTIES: ConnectProperties = Object.freeze({});
+/** Grace given to a peer to close after our DISCONNECT or FIN before the socket is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
+let lastConnId = 0;
+
+/**
+ * A client's connection, server side (role "listener"): the MQTT state machine of one
+ * connection, and the output of its session while it is connected.
+ */
+export class ServerConn implements ServerConnection, SessionOutput, PacketChannelHandlers {
+  readonly id = ++lastConnId;
+  readonly ctx: Ctx;
+  readonly broker: Broker;
+  readonly channel: PacketChannel;
+  readonly transport: Transport;
+  readonly role: PeerRole = "listener";
+  state: ConnState = ConnState.CONNECTING;
+  clientId = "";
+  username: string | null = null;
+  passwordBytes: Uint8Array | null = null;
+  protocolVersion: ProtocolVersion = 4;
+  cleanSession = true;
+  keepAlive = 0;
+  will: Will | null = null;
+  connectProperties: ConnectProperties = EMPTY_PROPERTIES;
+  session: Session | null = null;
+  /** The CONNECT being processed (auth, deferred reply). */
+  pendingConnect: ConnectPacket | null = null;
+  /** QoS 1/2 messages the client accepts in flight from us. */
+  sendQuota = 65_535;
+  /** Topic aliases the client accepts from us (0: none). */
+  clientTopicAliasMaximum = 0;
+  /** Topic → alias we assigned for this connection. */
+  outboundAliases: Map<string, number> | null = null;
+  /** Alias → topic the client assigned. */
+  inboundAliases: Map<number, string> | null = null;
+  /** Enhanced authentication: the method of this connection and the step reached. */
+  authMethod: string | null = null;
+  authStep = 0;
+  reauthenticating = false;
+  /** The client id was assigned by the broker (the client sent none). */
+  assignedClientId = false;
+  /** Authentication Data of the last successful auth step, for the CONNACK. */
+  authReplyData: Uint8Array | undefined = undefined;
+  /** QoS 1/2 publishes received and still in the publish hook. */
+  inboundPending = 0;
+  /** Set by a DISCONNECT with reason 0: no will. */
+  willCleared = false;
+  private readonly connectDeadline: number;
+  private closeDeadline = 0;
+  private finished = false;
+  private data: Map<string, unknown> | null = null;
+
+  constructor(broker: Broker, transport: Transport) {
+    this.broker = broker;
+    this.ctx = broker.ctx;
+    this.transport = transport;
+    this.connectDeadline = Date.now() + broker.options.connectTimeoutMs;
+    this.channel = new PacketChannel(transport, this, {
+      maximumIncomingPacketSize: broker.options.maximumConnectPacketSize,
+    });
+  }
+
+  // --- ServerConnection ------------------------------------------------------------------------
+
+  get password(): string | null {
+    return this.passwordBytes === null ? null : decodeUtf8(this.passwordBytes);
+  }
+  get host(): string {
+    return this.transport.remoteAddress;
+  }
+  get port(): number {
+    return this.transport.remotePort;
+  }
+  get localAddress(): string {
+    return this.transport.localAddress;
+  }
+  get localPort(): number {
+    return this.transport.localPort;
+  }
+  get serverName(): string | null {
+    return this.transport.serverName;
+  }
+  get tls(): boolean {
+    return this.transport.tls;
+  }
+
+  isOk(): boolean {
+    return this.state === ConnState.CONNECTED && !this.channel.closed;
+  }
+
+  setData(key: string, value: unknown): void {
+    if (value === undefined || value === null) this.data?.delete(key);
+    else (this.data ??= new Map()).set(key, value);
+  }
+
+  getData<T = unknown>(key: string): T | undefined {
+    return this.data?.get(key) as T | undefined;
+  }
+
+  sendConnectReply(reply: ConnectReply): void {
+    if (this.state !== ConnState.DEFERRED) {
+      this.log(
+        LogLevel.WARNING,
+        `sendConnectReply ignored: connection ${this.id} is not waiting for one`,
+      );
+      return;
+    }
+    finishConnect(this, reply);
+  }
+
+  publish(topic: string, payload: string | Uint8Array, qos: QoS = 0, retain = false): void {
+    if (this.session === null || this.state !== ConnState.CONNECTED) return;
+    const bytes = typeof payload === "string" ? encodeUtf8(payload) : payload;
+    const msg = makeMessage(topic, bytes, qos, retain, undefined, null, Date.now());
+    this.broker.deliver(this.session, msg, qos, retain, null);
+  }
+
+  shutdown(): void {
+    if (this.state >= ConnState.CLOSING) return;
+    this.log(LogLevel.DEBUG, `connection ${this.id} (${this.clientId}) shut down`);
+    this.state = ConnState.CLOSING;
+    this.finish();
+    this.channel.destroy();
+  }
+
+  close(reasonCode = 0x00): void {
+    this.closeWith(reasonCode, "closed by the server");
+  }
+
+  // --- SessionOutput -------------------------------------------------------------------------------
+
+  sendPublish(pending: Pending, packetId: number, dup: boolean): boolean {
+    if (this.channel.closed) return false;
+    const { msg, qos, retain, subscriptionIds } = pending;
+    const v5 = this.protocolVersion === 5;
+    const aliasing = v5 && this.clientTopicAliasMaximum > 0;
+    if (qos === 0) {
+      if (this.channel.bufferedOutgoing > this.broker.options.maxOutgoingBytes) return false;
+      if (msg.expiresAt !== 0 && isExpired(msg, Date.now())) return false;
+      if (!retain && subscriptionIds === null && msg.expiresAt === 0 && !aliasing) {
+        // Encoded once, copied to every plain receiver of this message.
+        const bytes = v5
+          ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, false, true))
+          : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false, false));
+        return this.sendOrDrop(() => this.channel.sendEncoded(bytes));
+      }
+    }
+    const packet: PublishPacket = {
+      type: PacketType.PUBLISH,
+      topic: msg.topic,
+      payload: msg.payload,
+      qos,
+      retain,
+      dup,
+    };
+    if (qos > 0) packet.packetId = packetId;
+    if (v5) {
+      const properties = deliveryProperties(msg, subscriptionIds, Date.now());
+      if (properties !== undefined) packet.properties = properties;
+      if (aliasing) this.applyOutboundAlias(packet);
+    }
+    return this.sendOrDrop(() => this.channel.send(packet));
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ type: PacketType.PUBREL, packetId });
+  }
+
+  private sendOrDrop(send: () => number): boolean {
+    try {
+      send();
+      return true;
+    } catch (error) {
+      // [MQTT-3.1.2-25]: a message larger than the client's Maximum Packet Size is dropped.
+      if (error instanceof PacketTooLargeError) {
+        this.log(LogLevel.DEBUG, `message for ${this.clientId} dropped: ${error.message}`);
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  private applyOutboundAlias(packet: PublishPacket): void {
+    if (!this.broker.options.outboundTopicAliases) return;
+    const aliases = (this.outboundAliases ??= new Map());
+    const known = aliases.get(packet.topic);
+    if (known !== undefined) {
+      packet.properties = { ...packet.properties, topicAlias: known };
+      packet.topic = "";
+    } else if (aliases.size < this.clientTopicAliasMaximum) {
+      const alias = aliases.size + 1;
+      aliases.set(packet.topic, alias);
+      packet.properties = { ...packet.properties, topicAlias: alias };
+    }
+  }
+
+  // --- I/O -------------------------------------------------------------------------------------------
+
+  /** Sends a packet; a failure to encode is logged and closes the connection. */
+  send(packet: Packet): void {
+    if (this.channel.closed) return;
+    try {
+      this.channel.send(packet);
+    } catch (error) {
+      this.log(
+        LogLevel.CRITICAL,
+        `cannot send ${packetTypeName(packet.type)} to ${this.clientId}: ${describe(error)}`,
+      );
+      this.shutdown();
+    }
+  }
+
+  log(level: (typeof LogLevel)[keyof typeof LogLevel], message: string): void {
+    this.ctx.log(level, "broker/conn", message);
+  }
+
+  /** @internal PacketChannelHandlers: one packet from the client, in order. */
+  onPacket(p: Packet): undefined | Promise<unknown> {
+    if (this.state >= ConnState.CLOSING) return undefined;
+    if (this.state === ConnState.CONNECTING) {
+      if (p.type !== PacketType.CONNECT) {
+        // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+        this.log(
+          LogLevel.WARNING,
+          `connection ${this.id}: ${packetTypeName(p.type)} before CONNECT`,
+        );
+        this.shutdown();
+        return undefined;
+      }
+      return handleConnect(this, p);
+    }
+    if (this.state !== ConnState.CONNECTED) {
+      // During enhanced authentication only AUTH and DISCONNECT may come.
+      if (this.state === ConnState.AUTHENTICATING && p.type === PacketType.AUTH)
+        return handleAuth(this, p);
+      if (p.type === PacketType.DISCONNECT) return handleDisconnect(this, p);
+      this.closeWith(0x82, `${packetTypeName(p.type)} before the CONNECT was accepted`);
+      return undefined;
+    }
+    switch (p.type) {
+      case PacketType.PUBLISH:
+        return handlePublish(this, p);
+      case PacketType.PUBACK:
+        handlePuback(this, p);
+        return undefined;
+      case PacketType.PUBREC:
+        handlePubrec(this, p);
+        return undefined;
+      case PacketType.PUBREL:
+        handlePubrel(this, p);
+        return undefined;
+      case PacketType.PUBCOMP:
+        handlePubcomp(this, p);
+        return undefined;
+      case PacketType.SUBSCRIBE:
+        return handleSubscribe(this, p);
+      case PacketType.UNSUBSCRIBE:
+        return handleUnsubscribe(this, p);
+      case PacketType.PINGREQ:
+        this.send({ type: PacketType.PINGRESP });
+        return undefined;
+      case PacketType.DISCONNECT:
+        return handleDisconnect(this, p);
+      case PacketType.AUTH:
+        return handleAuth(this, p);
+      case PacketType.CONNECT:
+        // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error.
+        this.closeWith(0x82, "second CONNECT");
+        return undefined;
+      default:
+        // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
+        this.closeWith(0x82, `${packetTypeName(p.type)} is not sent by clients`);
+        return undefined;
+    }
+  }
+
+  /** @internal PacketChannelHandlers: the client sent something that is not MQTT. */
+  onError(error: unknown): void {
+    if (this.state >= ConnState.CLOSING) return;
+    if (error instanceof UnsupportedProtocolError && this.state === ConnState.CONNECTING) {
+      refuseUnsupported(this, error);
+      return;
+    }
+    if (MqttError.is(error)) {
+      this.closeWith(
+        error.reasonCode ?? 0x81,
+        `bad packet from ${this.host}: ${error.message}`,
+        LogLevel.WARNING,
+      );
+      return;
+    }
+    this.log(LogLevel.CRITICAL, `connection ${this.id}: handler failed: ${describe(error)}`);
+    this.closeWith(0x83, "internal error");
+  }
+
+  /**
+   * Closes the connection: an MQTT 5.0 client that got its CONNACK is told why with
+   * DISCONNECT `reasonCode` first. The will is published (the client did not disconnect).
+   */
+  closeWith(
+    reasonCode: number,
+    why: string,
+    level: (typeof LogLevel)[keyof typeof LogLevel] = LogLevel.DEBUG,
+  ): void {
+    if (this.state >= ConnState.CLOSING) return;
+    this.log(level, `closing connection ${this.id} (${this.clientId || this.host}): ${why}`);
+    const told = this.protocolVersion === 5 && this.state === ConnState.CONNECTED;
+    this.state = ConnState.CLOSING;
+    if (told) this.send({ type: PacketType.DISCONNECT, reasonCode });
+    this.finish();
+    this.closeDeadline = Date.now() + CLOSE_GRACE_MS;
+    this.channel.end();
+  }
+
+  /** The client sent DISCONNECT: close without telling it anything back. */
+  endByClient(why: string, level: (typeof LogLevel)[keyof typeof LogLevel]): void {
+    if (this.state >= ConnState.CLOSING) return;
+    this.log(level, `connection ${this.id} (${this.clientId}): ${why}`);
+    this.state = ConnState.CLOSING;
+    this.finish();
+    this.closeDeadline = Date.now() + CLOSE_GRACE_MS;
+    this.channel.end();
+  }
+
+  /** @internal PacketChannelHandlers: the transport is gone. */
+  onClose(error: Error | null): void {
+    if (error !== null)
+      this.log(LogLevel.DEBUG, `connection ${this.id} (${this.clientId}) lost: ${error.message}`);
+    this.state = ConnState.CLOSED;
+    this.finish();
+    this.broker.detach(this);
+  }
+
+  /**
+   * Once per connection, when it starts closing: the session loses its output (and ends
+   * unless persistent), the will is published or scheduled, the close hook runs.
+   */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const broker = this.broker;
+    const session = this.session;
+    const accepted = session !== null && session.output === this;
+    if (accepted) {
+      session.output = null;
+      this.publishWill(session);
+      if (!session.persistent) broker.endSession(session);
+      else if (session.expiryInterval !== 0xffffffff) {
+        session.expiresAt = Date.now() + session.expiryInterval * 1000;
+      }
+    }
+    if (broker.connections.get(this.clientId) === this) broker.connections.delete(this.clientId);
+    const hook = this.ctx.hooks.close;
+    if (accepted && hook !== null) {
+      try {
+        hook.handler(this.ctx, this, hook.data);
+      } catch (error) {
+        this.log(LogLevel.WARNING, `close hook failed: ${describe(error)}`);
+      }
+    }
+  }
+
+  private publishWill(session: Session): void {
+    const will = this.will;
+    if (will === null || this.willCleared) return;
+    this.will = null;
+    const { willDelayInterval, ...properties } = will.properties ?? {};
+    const msg = makeMessage(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      Object.keys(properties).length > 0 ? properties : undefined,
+      this.clientId,
+      Date.now(),
+    );
+    // The will waits its delay, but never beyond the end of the session (v5 3.1.3.2.2).
+    const delay = Math.min(willDelayInterval ?? 0, session.expiryInterval);
+    this.broker.scheduleWill(this.clientId, msg, delay);
+  }
+
+  /** Timeouts, checked by the broker's sweep. */
+  checkTimers(now: number): void {
+    const state = this.state;
+    if (state === ConnState.CLOSED) return;
+    if (state === ConnState.CLOSING) {
+      if (this.closeDeadline !== 0 && now > this.closeDeadline) this.channel.destroy();
+      return;
+    }
+    if (state !== ConnState.CONNECTED) {
+      if (now > this.connectDeadline) {
+        this.log(
+          LogLevel.WARNING,
+          `connection ${this.id} from ${this.host}: no CONNECT completed within ${this.broker.options.connectTimeoutMs} ms`,
+        );
+        this.shutdown();
+      }
+      return;
+    }
+    // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
+    if (this.keepAlive > 0 && now - this.channel.lastReceivedAt > this.keepAlive * 1500) {
+      this.closeWith(0x8d, `keep alive of ${this.keepAlive} s expired`, LogLevel.WARNING);
+      return;
+    }
+    const blocked = this.channel.blockedSince;
+    if (blocked !== 0 && now - blocked > this.broker.options.writeTimeoutMs) {
+      this.log(
+        LogLevel.WARNING,
+        `${this.clientId} stopped reading for ${this.broker.options.writeTimeoutMs} ms; disconnected`,
+      );
+      this.shutdown();
+    }
+  }
+}

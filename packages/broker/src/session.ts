@@ -1,0 +1,123 @@
+import type { QoS, RetainHandling } from "@myqtt/codec";
+import type { BrokerMessage } from "./message.js";
+
+/** One subscription of a session. */
+export interface Subscription {
+  readonly session: Session;
+  /** The filter as subscribed, `$share/<group>/` included. */
+  readonly filter: string;
+  /** The part matched against topics. */
+  readonly topicFilter: string;
+  /** The share name of a shared subscription, else null. */
+  readonly group: string | null;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: RetainHandling;
+  subscriptionIdentifier: number | undefined;
+}
+
+/** A QoS 1/2 message sent and not yet fully acknowledged. */
+export interface Outgoing {
+  readonly msg: BrokerMessage;
+  readonly qos: 1 | 2;
+  readonly retain: boolean;
+  readonly subscriptionIds: number[] | null;
+  /** "publish": waiting for PUBACK/PUBREC; "pubrel": PUBREL sent, waiting for PUBCOMP. */
+  state: "publish" | "pubrel";
+}
+
+/** A delivery waiting for the client (offline, or its in-flight window is full). */
+export interface Pending {
+  readonly msg: BrokerMessage;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  readonly subscriptionIds: number[] | null;
+}
+
+/** Where a session's deliveries go while its client is connected. */
+export interface SessionOutput {
+  /** QoS 1/2 messages the client accepts in flight. */
+  readonly sendQuota: number;
+  /** Sends a delivery; false when it was dropped (QoS 0 to a backed-up client, oversized). */
+  sendPublish(pending: Pending, packetId: number, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+/**
+ * The state of one client id that outlives a connection when the session is persistent:
+ * subscriptions, QoS 1/2 messages in flight both ways, and the queue of messages waiting.
+ */
+export class Session {
+  readonly clientId: string;
+  /** The connection serving it, or null while the client is away. */
+  output: SessionOutput | null = null;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Seconds the session outlives its connection: 0 ends it with the connection. */
+  expiryInterval = 0;
+  /** Epoch ms at which a disconnected session ends; 0 while connected or never. */
+  expiresAt = 0;
+  /** Outgoing QoS 1/2 messages by packet id, in send order. */
+  inflight: Map<number, Outgoing> | null = null;
+  /** Deliveries waiting, oldest first. */
+  queue: Pending[] | null = null;
+  queuedBytes = 0;
+  /** Messages dropped because the queue was full. */
+  dropped = 0;
+  /** Incoming QoS 2 packet ids received and not yet released by PUBREL. */
+  incomingQoS2: Set<number> | null = null;
+  private lastPacketId = 0;
+
+  constructor(clientId: string) {
+    this.clientId = clientId;
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get inflightCount(): number {
+    return this.inflight === null ? 0 : this.inflight.size;
+  }
+
+  get queueLength(): number {
+    return this.queue === null ? 0 : this.queue.length;
+  }
+
+  /** The next free packet id (rotating through 1..65535), or 0 when all are in use. */
+  allocatePacketId(): number {
+    const inflight = this.inflight;
+    for (let tries = 0; tries < 65_535; tries++) {
+      this.lastPacketId = this.lastPacketId === 65_535 ? 1 : this.lastPacketId + 1;
+      if (inflight === null || !inflight.has(this.lastPacketId)) return this.lastPacketId;
+    }
+    return 0;
+  }
+
+  /** Queues a delivery; false (and counted as dropped) when the queue is full. */
+  enqueue(pending: Pending, maxMessages: number, maxBytes: number): boolean {
+    const queue = (this.queue ??= []);
+    if (queue.length >= maxMessages || this.queuedBytes + pending.msg.size > maxBytes) {
+      this.dropped++;
+      return false;
+    }
+    queue.push(pending);
+    this.queuedBytes += pending.msg.size;
+    return true;
+  }
+
+  /** Takes the oldest queued delivery. */
+  dequeue(): Pending | undefined {
+    const pending = this.queue?.shift();
+    if (pending !== undefined) this.queuedBytes -= pending.msg.size;
+    return pending;
+  }
+
+  /** Forgets queued and in-flight messages (a clean start, or the session ended). */
+  clearMessages(): void {
+    this.queue = null;
+    this.queuedBytes = 0;
+    this.inflight = null;
+    this.incomingQoS2 = null;
+  }
+}
