@@ -1,0 +1,74 @@
+import { createListener } from "@myqtt/broker";
+import { Ctx, LogLevel } from "@myqtt/core";
+import { ConfigError, type DaemonConfig, parseConfig, USAGE } from "./config.js";
+
+function fail(message: string, status: number): never {
+  process.stderr.write(`myqttd: ${message}\n`);
+  process.exit(status);
+}
+
+async function main(): Promise<void> {
+  let config: DaemonConfig | null;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`myqttd: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (config === null) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (config.storage.kind === "file") {
+    fail(
+      "file storage is not available yet (it arrives with @myqtt/storage); use --storage memory",
+      2,
+    );
+  }
+
+  const ctx = new Ctx();
+  if (!(await ctx.init())) fail("cannot initialise the context", 1);
+  const shown =
+    config.logLevel === "debug"
+      ? LogLevel.DEBUG | LogLevel.WARNING | LogLevel.CRITICAL
+      : LogLevel.WARNING | LogLevel.CRITICAL;
+  if (config.logLevel !== "quiet") {
+    ctx.setLogHandler((_ctx, file, _line, level, message) => {
+      if ((level & shown) === 0) return;
+      const tag =
+        level === LogLevel.CRITICAL ? "critical" : level === LogLevel.WARNING ? "warning" : "debug";
+      process.stderr.write(`${new Date().toISOString()} ${tag} [${file}] ${message}\n`);
+    });
+  }
+
+  let listener: Awaited<ReturnType<typeof createListener>>;
+  try {
+    listener = await createListener(ctx, config.host, config.port, config.broker);
+  } catch (error) {
+    fail((error as Error).message, 1);
+  }
+  if (!listener.isOk()) fail(listener.errorMsg ?? "cannot listen", 1);
+  if (config.logLevel !== "quiet") {
+    process.stdout.write(
+      `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${config.storage.kind})\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    if (config.logLevel !== "quiet") process.stdout.write(`myqttd: ${signal}, stopping\n`);
+    await ctx.exit();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((error: unknown) =>
+  fail(error instanceof Error ? (error.stack ?? error.message) : String(error), 1),
+);

@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { BrokerOptions } from "@myqtt/broker";
+
+/** What the daemon runs with, from flags and the config file (flags win). */
+export interface DaemonConfig {
+  host: string;
+  port: number;
+  storage: { kind: "memory" } | { kind: "file"; dir: string };
+  logLevel: "quiet" | "info" | "debug";
+  broker: BrokerOptions;
+}
+
+export const USAGE = `Usage: myqttd [options]
+
+Runs a MyQtt MQTT broker (MQTT 3.1, 3.1.1 and 5.0) in the foreground until SIGINT or SIGTERM.
+
+Options:
+  --host H            address to listen on (default 0.0.0.0)
+  --port P            TCP port (default 1883; 0 picks a free one)
+  --storage S         "memory" or "file:DIR" (default memory; file storage arrives with
+                      @myqtt/storage and is refused until then)
+  --config FILE       JSON file with any of: host, port, storage, logLevel and a "broker"
+                      object of broker options (limits; see BrokerOptions)
+  --log-level L       quiet, info (default: one line per listener, warnings) or debug
+  --help              print this and exit
+
+Broker options in the config file (defaults in parentheses): maximumPacketSize (16 MiB),
+maximumConnectPacketSize (64 KiB), connectTimeoutMs (10000), maxInflight (256),
+receiveMaximum (1024), maxQueuedMessages (1000), maxQueuedBytes (64 MiB), queueQoS0 (true),
+maxOutgoingBytes (8 MiB), writeTimeoutMs (30000), maxTopicLength (4096), maxTopicLevels (128),
+maxConnections (50000), topicAliasMaximum (64), outboundTopicAliases (true), maxKeepAlive
+(65535), maxSessionExpiryInterval (4294967295), duplicateClientId ("takeover" | "reject"),
+retainAvailable (true).
+`;
+
+/** A bad flag or config value: printed with the usage, exit status 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function parseStorage(value: string): DaemonConfig["storage"] {
+  if (value === "memory") return { kind: "memory" };
+  if (value.startsWith("file:") && value.length > 5) return { kind: "file", dir: value.slice(5) };
+  throw new ConfigError(`--storage must be "memory" or "file:DIR", got ${JSON.stringify(value)}`);
+}
+
+function parsePort(value: unknown): number {
+  const port = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ConfigError(`port must be an integer in 0..65535, got ${JSON.stringify(value)}`);
+  }
+  return port;
+}
+
+function parseLogLevel(value: unknown): DaemonConfig["logLevel"] {
+  if (value === "quiet" || value === "info" || value === "debug") return value;
+  throw new ConfigError(`log level must be quiet, info or debug, got ${JSON.stringify(value)}`);
+}
+
+/** Reads argv (without node and the script) into a config; null means --help was asked. */
+export function parseConfig(argv: string[]): DaemonConfig | null {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        host: { type: "string" },
+        port: { type: "string" },
+        storage: { type: "string" },
+        config: { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (values.help) return null;
+  const config: DaemonConfig = {
+    host: "0.0.0.0",
+    port: 1883,
+    storage: { kind: "memory" },
+    logLevel: "info",
+    broker: {},
+  };
+  if (typeof values.config === "string") {
+    let file: Record<string, unknown>;
+    try {
+      file = JSON.parse(readFileSync(values.config, "utf8")) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(
+        `cannot read config file ${values.config}: ${(error as Error).message}`,
+      );
+    }
+    for (const key of Object.keys(file)) {
+      if (!["host", "port", "storage", "logLevel", "broker"].includes(key)) {
+        throw new ConfigError(`unknown key ${JSON.stringify(key)} in ${values.config}`);
+      }
+    }
+    if (file.host !== undefined) config.host = String(file.host);
+    if (file.port !== undefined) config.port = parsePort(file.port);
+    if (file.storage !== undefined) config.storage = parseStorage(String(file.storage));
+    if (file.logLevel !== undefined) config.logLevel = parseLogLevel(file.logLevel);
+    if (file.broker !== undefined) {
+      if (typeof file.broker !== "object" || file.broker === null)
+        throw new ConfigError(`"broker" must be an object`);
+      config.broker = file.broker as BrokerOptions;
+    }
+  }
+  if (typeof values.host === "string") config.host = values.host;
+  if (typeof values.port === "string") config.port = parsePort(values.port);
+  if (typeof values.storage === "string") config.storage = parseStorage(values.storage);
+  if (typeof values["log-level"] === "string") config.logLevel = parseLogLevel(values["log-level"]);
+  return config;
+}
