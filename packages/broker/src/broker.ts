@@ -5,7 +5,7 @@ import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./opti
 import { RetainedStore } from "./retained.js";
 import { Router } from "./router.js";
 import { ServerConn } from "./server-conn.js";
-import { type Pending, Session, type Subscription } from "./session.js";
+import { type Pending, Session, type SessionOutput, type Subscription } from "./session.js";
 
 /** Counters of a broker since it started. */
 export interface BrokerStats {
@@ -50,6 +50,8 @@ export class Broker {
   };
   private readonly router: Router;
   private readonly wills = new Map<string, PendingWill>();
+  /** Sessions whose client is away and that end at `expiresAt`. */
+  private readonly expiring = new Set<Session>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(ctx: Ctx, options: BrokerOptions = {}) {
@@ -115,8 +117,12 @@ export class Broker {
       else this.stats.messagesDropped++;
       return;
     }
-    // Keep order: while anything is queued, new messages go behind it.
-    if (session.queueLength > 0 || session.inflightCount >= output.sendQuota) {
+    // Keep order: while anything is queued or waits to be resent, new messages go behind it.
+    if (
+      session.queueLength > 0 ||
+      session.unsentCount > 0 ||
+      session.sentCount >= output.sendQuota
+    ) {
       this.enqueue(session, { msg, qos, retain, subscriptionIds });
       return;
     }
@@ -147,12 +153,14 @@ export class Broker {
       retain: pending.retain,
       subscriptionIds: pending.subscriptionIds,
       state: "publish",
+      sent: true,
     });
+    session.sentCount++;
     if (output.sendPublish(pending, id, false)) {
       this.stats.messagesSent++;
     } else {
       // Too large for this client [MQTT-3.1.2-25]: it counts as delivered and is dropped.
-      inflight.delete(id);
+      session.complete(id);
       this.stats.messagesDropped++;
     }
     return true;
@@ -162,6 +170,7 @@ export class Broker {
   pump(session: Session): void {
     const output = session.output;
     if (output === null) return;
+    if (session.unsentCount > 0 && !this.resend(session, output)) return;
     const now = Date.now();
     while (session.queueLength > 0) {
       const head = session.queue![0]!;
@@ -174,23 +183,39 @@ export class Broker {
         if (output.sendPublish(head, 0, false)) this.stats.messagesSent++;
         continue;
       }
-      if (session.inflightCount >= output.sendQuota) break;
+      if (session.sentCount >= output.sendQuota) break;
       session.dequeue();
       if (!this.sendInflight(session, head)) break;
     }
   }
 
-  /** Resends what was in flight when the client went away [MQTT-4.4.0-1], then pumps. */
+  /**
+   * A client is back on its session: what was in flight is resent, with DUP [MQTT-4.4.0-1], as
+   * far as its Receive Maximum allows (the rest as acknowledgements free the window), then the
+   * queue is pumped.
+   */
   resume(session: Session): void {
-    const output = session.output;
-    if (output === null) return;
+    session.sentCount = 0;
+    session.unsentCount = 0;
     if (session.inflight !== null) {
-      for (const [id, entry] of session.inflight) {
-        if (entry.state === "pubrel") output.sendPubrel(id);
-        else output.sendPublish(entry, id, true);
-      }
+      for (const entry of session.inflight.values()) entry.sent = false;
+      session.unsentCount = session.inflight.size;
     }
     this.pump(session);
+  }
+
+  /** Resends in-flight messages not yet resent on this connection; true when none is left. */
+  private resend(session: Session, output: SessionOutput): boolean {
+    for (const [id, entry] of session.inflight!) {
+      if (entry.sent) continue;
+      if (session.sentCount >= output.sendQuota) return false;
+      entry.sent = true;
+      session.sentCount++;
+      session.unsentCount--;
+      if (entry.state === "pubrel") output.sendPubrel(id);
+      else output.sendPublish(entry, id, true);
+    }
+    return true;
   }
 
   // --- subscriptions ---------------------------------------------------------------------------
@@ -217,8 +242,23 @@ export class Broker {
     return true;
   }
 
+  /** The session's client went away: it ends after its expiry interval (never for 0xFFFFFFFF). */
+  sessionDetached(session: Session, now: number): void {
+    if (session.expiryInterval === 0xffffffff) return;
+    session.expiresAt = now + session.expiryInterval * 1000;
+    this.expiring.add(session);
+    this.startSweep();
+  }
+
+  /** The session's client is back. */
+  sessionAttached(session: Session): void {
+    session.expiresAt = 0;
+    this.expiring.delete(session);
+  }
+
   /** Ends a session: its subscriptions go, its queue and in-flight messages are dropped. */
   endSession(session: Session): void {
+    this.expiring.delete(session);
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.clearMessages();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
@@ -265,8 +305,8 @@ export class Broker {
         this.log(LogLevel.CRITICAL, "broker/sweep", `timer check failed: ${describe(error)}`);
       }
     }
-    for (const session of this.sessions.values()) {
-      if (session.output === null && session.expiresAt !== 0 && now >= session.expiresAt) {
+    for (const session of this.expiring) {
+      if (now >= session.expiresAt) {
         this.log(LogLevel.DEBUG, "broker/session", `session ${session.clientId} expired`);
         this.endSession(session);
       }

@@ -16,11 +16,14 @@ export interface BrokerOptions {
   receiveMaximum?: number;
   /** Messages queued for one session (offline, or waiting for the in-flight window) (default 1000). */
   maxQueuedMessages?: number;
-  /** Bytes of payload and topic queued for one session (default 64 MiB). */
+  /** Bytes queued for one session, counted as payload + topic + 16 per message (default 64 MiB). */
   maxQueuedBytes?: number;
   /** Queue QoS 0 messages for offline persistent sessions too, as MyQtt does (default true). */
   queueQoS0?: boolean;
-  /** Bytes waiting to be written to one client before its QoS 0 messages are dropped (default 8 MiB). */
+  /**
+   * Bytes waiting to be written to one client (default 8 MiB): beyond, its QoS 0 messages are
+   * dropped and the broker stops reading from it until it reads what it was sent.
+   */
   maxOutgoingBytes?: number;
   /** Milliseconds a client may leave written bytes unread before it is disconnected (default 30 s). */
   writeTimeoutMs?: number;

@@ -3,6 +3,7 @@ import {
   type ConnectProperties,
   decodeUtf8,
   encodeUtf8,
+  isValidReasonCode,
   MqttError,
   type Packet,
   PacketTooLargeError,
@@ -11,6 +12,7 @@ import {
   type PublishPacket,
   packetTypeName,
   type QoS,
+  ReasonCode,
   UnsupportedProtocolError,
   type Will,
 } from "@myqtt/codec";
@@ -35,6 +37,7 @@ import { handleSubscribe } from "./handlers/subscribe.js";
 import { handleUnsubscribe } from "./handlers/unsubscribe.js";
 import { deliveryProperties, isExpired, makeMessage, sharedQoS0Encoding } from "./message.js";
 import type { Pending, Session, SessionOutput } from "./session.js";
+import { isPromise } from "./util.js";
 
 /** Where a connection is in its life. */
 export const ConnState = {
@@ -96,6 +99,8 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   assignedClientId = false;
   /** Authentication Data of the last successful auth step, for the CONNACK. */
   authReplyData: Uint8Array | undefined = undefined;
+  /** Releases the packets held back while a DEFERRED CONNECT waits for its reply. */
+  releaseDeferred: (() => void) | null = null;
   /** QoS 1/2 publishes received and still in the publish hook. */
   inboundPending = 0;
   /** Set by a DISCONNECT with reason 0: no will. */
@@ -110,8 +115,14 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     this.ctx = broker.ctx;
     this.transport = transport;
     this.connectDeadline = Date.now() + broker.options.connectTimeoutMs;
+    // The CONNECT obeys the smaller of the two limits: it is read before anyone is trusted.
+    const options = broker.options;
     this.channel = new PacketChannel(transport, this, {
-      maximumIncomingPacketSize: broker.options.maximumConnectPacketSize,
+      maximumIncomingPacketSize: Math.min(
+        options.maximumConnectPacketSize,
+        options.maximumPacketSize,
+      ),
+      pauseReadingAbove: options.maxOutgoingBytes,
     });
   }
 
@@ -161,6 +172,13 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       return;
     }
     finishConnect(this, reply);
+    this.releaseHeldPackets();
+  }
+
+  private releaseHeldPackets(): void {
+    const release = this.releaseDeferred;
+    this.releaseDeferred = null;
+    release?.();
   }
 
   publish(topic: string, payload: string | Uint8Array, qos: QoS = 0, retain = false): void {
@@ -185,8 +203,10 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   // --- SessionOutput -------------------------------------------------------------------------------
 
   sendPublish(pending: Pending, packetId: number, dup: boolean): boolean {
-    if (this.channel.closed) return false;
     const { msg, qos, retain, subscriptionIds } = pending;
+    // The socket is gone but the close is not processed yet: a QoS 1/2 message stays in flight
+    // and is resent (DUP) when the session comes back; QoS 0 is lost with the connection.
+    if (this.channel.closed) return qos > 0;
     const v5 = this.protocolVersion === 5;
     const aliasing = v5 && this.clientTopicAliasMaximum > 0;
     if (qos === 0) {
@@ -209,12 +229,16 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       dup,
     };
     if (qos > 0) packet.packetId = packetId;
+    let newAlias: string | null = null;
     if (v5) {
       const properties = deliveryProperties(msg, subscriptionIds, Date.now());
       if (properties !== undefined) packet.properties = properties;
-      if (aliasing) this.applyOutboundAlias(packet);
+      if (aliasing) newAlias = this.applyOutboundAlias(packet);
     }
-    return this.sendOrDrop(() => this.channel.send(packet));
+    const sent = this.sendOrDrop(() => this.channel.send(packet));
+    // An alias the client never saw set must not be used later [MQTT-3.3.2-12].
+    if (!sent && newAlias !== null) this.outboundAliases!.delete(newAlias);
+    return sent;
   }
 
   sendPubrel(packetId: number): void {
@@ -235,18 +259,21 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     }
   }
 
-  private applyOutboundAlias(packet: PublishPacket): void {
-    if (!this.broker.options.outboundTopicAliases) return;
+  /** Puts a topic alias on `packet`; returns the topic when it assigned a new alias. */
+  private applyOutboundAlias(packet: PublishPacket): string | null {
+    if (!this.broker.options.outboundTopicAliases) return null;
     const aliases = (this.outboundAliases ??= new Map());
     const known = aliases.get(packet.topic);
     if (known !== undefined) {
       packet.properties = { ...packet.properties, topicAlias: known };
       packet.topic = "";
-    } else if (aliases.size < this.clientTopicAliasMaximum) {
-      const alias = aliases.size + 1;
-      aliases.set(packet.topic, alias);
-      packet.properties = { ...packet.properties, topicAlias: alias };
+      return null;
     }
+    if (aliases.size >= this.clientTopicAliasMaximum) return null;
+    const alias = aliases.size + 1;
+    aliases.set(packet.topic, alias);
+    packet.properties = { ...packet.properties, topicAlias: alias };
+    return packet.topic;
   }
 
   // --- I/O -------------------------------------------------------------------------------------------
@@ -277,7 +304,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
         // [MQTT-3.1.0-1]: the first packet must be CONNECT.
         this.log(
           LogLevel.WARNING,
-          `connection ${this.id}: ${packetTypeName(p.type)} before CONNECT`,
+          `connection ${this.id} from ${this.host}: ${packetTypeName(p.type)} before CONNECT [MQTT-3.1.0-1]`,
         );
         this.shutdown();
         return undefined;
@@ -289,7 +316,11 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       if (this.state === ConnState.AUTHENTICATING && p.type === PacketType.AUTH)
         return handleAuth(this, p);
       if (p.type === PacketType.DISCONNECT) return handleDisconnect(this, p);
-      this.closeWith(0x82, `${packetTypeName(p.type)} before the CONNECT was accepted`);
+      this.closeWith(
+        0x82,
+        `${packetTypeName(p.type)} before the CONNECT was accepted`,
+        LogLevel.WARNING,
+      );
       return undefined;
     }
     switch (p.type) {
@@ -320,11 +351,11 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
         return handleAuth(this, p);
       case PacketType.CONNECT:
         // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error.
-        this.closeWith(0x82, "second CONNECT");
+        this.closeWith(0x82, "second CONNECT [MQTT-3.1.0-2]", LogLevel.WARNING);
         return undefined;
       default:
         // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
-        this.closeWith(0x82, `${packetTypeName(p.type)} is not sent by clients`);
+        this.closeWith(0x82, `${packetTypeName(p.type)} is not sent by clients`, LogLevel.WARNING);
         return undefined;
     }
   }
@@ -332,8 +363,15 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   /** @internal PacketChannelHandlers: the client sent something that is not MQTT. */
   onError(error: unknown): void {
     if (this.state >= ConnState.CLOSING) return;
-    if (error instanceof UnsupportedProtocolError && this.state === ConnState.CONNECTING) {
-      refuseUnsupported(this, error);
+    if (error instanceof UnsupportedProtocolError) {
+      if (this.state === ConnState.CONNECTING) refuseUnsupported(this, error);
+      // [MQTT-3.1.0-2]: any second CONNECT is a Protocol Error, whatever it says.
+      else
+        this.closeWith(
+          ReasonCode.PROTOCOL_ERROR,
+          `second CONNECT (${error.message})`,
+          LogLevel.WARNING,
+        );
       return;
     }
     if (MqttError.is(error)) {
@@ -361,7 +399,13 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     this.log(level, `closing connection ${this.id} (${this.clientId || this.host}): ${why}`);
     const told = this.protocolVersion === 5 && this.state === ConnState.CONNECTED;
     this.state = ConnState.CLOSING;
-    if (told) this.send({ type: PacketType.DISCONNECT, reasonCode });
+    if (told) {
+      // Only codes DISCONNECT may carry (v5 3.14.2.1); others say "unspecified error".
+      const code = isValidReasonCode(PacketType.DISCONNECT, reasonCode)
+        ? reasonCode
+        : ReasonCode.UNSPECIFIED_ERROR;
+      this.send({ type: PacketType.DISCONNECT, reasonCode: code });
+    }
     this.finish();
     this.closeDeadline = Date.now() + CLOSE_GRACE_MS;
     this.channel.end();
@@ -400,17 +444,19 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       session.output = null;
       this.publishWill(session);
       if (!session.persistent) broker.endSession(session);
-      else if (session.expiryInterval !== 0xffffffff) {
-        session.expiresAt = Date.now() + session.expiryInterval * 1000;
-      }
+      else broker.sessionDetached(session, Date.now());
     }
     if (broker.connections.get(this.clientId) === this) broker.connections.delete(this.clientId);
+    this.releaseHeldPackets();
     const hook = this.ctx.hooks.close;
     if (accepted && hook !== null) {
+      const failed = (error: unknown): void =>
+        this.log(LogLevel.CRITICAL, `close hook failed for ${this.clientId}: ${describe(error)}`);
       try {
-        hook.handler(this.ctx, this, hook.data);
+        const result: unknown = hook.handler(this.ctx, this, hook.data);
+        if (isPromise(result)) result.catch(failed);
       } catch (error) {
-        this.log(LogLevel.WARNING, `close hook failed: ${describe(error)}`);
+        failed(error);
       }
     }
   }

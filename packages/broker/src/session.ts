@@ -25,6 +25,8 @@ export interface Outgoing {
   readonly subscriptionIds: number[] | null;
   /** "publish": waiting for PUBACK/PUBREC; "pubrel": PUBREL sent, waiting for PUBCOMP. */
   state: "publish" | "pubrel";
+  /** Sent on the current connection (false: waiting to be resent after a reconnect). */
+  sent: boolean;
 }
 
 /** A delivery waiting for the client (offline, or its in-flight window is full). */
@@ -39,7 +41,11 @@ export interface Pending {
 export interface SessionOutput {
   /** QoS 1/2 messages the client accepts in flight. */
   readonly sendQuota: number;
-  /** Sends a delivery; false when it was dropped (QoS 0 to a backed-up client, oversized). */
+  /**
+   * Sends a delivery; false when it was dropped for good (QoS 0 to a backed-up client, larger
+   * than the client accepts). A QoS 1/2 message to a connection that just closed counts as
+   * sent: it stays in flight and is resent when the session resumes.
+   */
   sendPublish(pending: Pending, packetId: number, dup: boolean): boolean;
   sendPubrel(packetId: number): void;
 }
@@ -59,6 +65,10 @@ export class Session {
   expiresAt = 0;
   /** Outgoing QoS 1/2 messages by packet id, in send order. */
   inflight: Map<number, Outgoing> | null = null;
+  /** Of those, sent on the current connection: they use its Receive Maximum (v5 4.9). */
+  sentCount = 0;
+  /** Of those, still to be resent on the current connection. */
+  unsentCount = 0;
   /** Deliveries waiting, oldest first. */
   queue: Pending[] | null = null;
   queuedBytes = 0;
@@ -78,6 +88,15 @@ export class Session {
 
   get inflightCount(): number {
     return this.inflight === null ? 0 : this.inflight.size;
+  }
+
+  /** A QoS 1/2 flow is complete (or refused): forgets it and frees its place in the window. */
+  complete(packetId: number): void {
+    const entry = this.inflight?.get(packetId);
+    if (entry === undefined) return;
+    this.inflight!.delete(packetId);
+    if (entry.sent) this.sentCount--;
+    else this.unsentCount--;
   }
 
   get queueLength(): number {
@@ -118,6 +137,8 @@ export class Session {
     this.queue = null;
     this.queuedBytes = 0;
     this.inflight = null;
+    this.sentCount = 0;
+    this.unsentCount = 0;
     this.incomingQoS2 = null;
   }
 }

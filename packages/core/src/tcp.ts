@@ -7,8 +7,6 @@ interface TaggedSocket extends Socket {
   [TRANSPORT]?: SocketTransport;
 }
 
-
-
 // Listeners shared by every socket (EventEmitter calls them with the socket as `this`), so a
 // connection costs no closures.
 function onSocketData(this: TaggedSocket, chunk: Buffer): void {

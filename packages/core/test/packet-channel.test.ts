@@ -168,4 +168,31 @@ describe("PacketChannel", () => {
     client.end();
     expect(await closed).toBeNull();
   });
+
+  it("stops reading from a peer that does not read what it is sent, until it drains", async () => {
+    const { server, client } = await pair();
+    const received: Packet[] = [];
+    const channel = new PacketChannel(
+      server,
+      { onPacket: (p) => void received.push(p), onError: () => {}, onClose: () => {} },
+      { pauseReadingAbove: 64 * 1024 },
+    );
+    client.pause(); // the peer stops reading
+    const big = { ...publish(0), payload: new Uint8Array(32 * 1024) } as Packet;
+    for (let i = 0; i < 200 && channel.bufferedOutgoing < 1024 * 1024; i++) {
+      channel.send(big);
+      channel.flush();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(channel.bufferedOutgoing).toBeGreaterThan(64 * 1024);
+    client.write(Buffer.from(encode(publish(7))));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received).toHaveLength(0); // held back: we are not reading from it
+    client.resume(); // it reads again; our buffer drains and reading resumes
+    await new Promise<void>((resolve) => {
+      const check = (): void => (received.length > 0 ? resolve() : void setTimeout(check, 10));
+      check();
+    });
+    expect(received[0]).toMatchObject({ type: PacketType.PUBLISH, topic: "t/7" });
+  });
 });

@@ -12,7 +12,7 @@ export function handlePuback(conn: ServerConn, p: AckPacket): void {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBACK for unknown packet id ${p.packetId}`);
     return;
   }
-  session.inflight!.delete(p.packetId);
+  session.complete(p.packetId);
   conn.broker.pump(session);
 }
 
@@ -28,7 +28,7 @@ export function handlePubrec(conn: ServerConn, p: AckPacket): void {
   }
   if ((p.reasonCode ?? 0) >= 0x80) {
     // The client refused the message: the flow ends here (v5 4.3.3).
-    session.inflight!.delete(p.packetId);
+    session.complete(p.packetId);
     conn.broker.pump(session);
     return;
   }
@@ -44,7 +44,7 @@ export function handlePubcomp(conn: ServerConn, p: AckPacket): void {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBCOMP for unknown packet id ${p.packetId}`);
     return;
   }
-  session.inflight!.delete(p.packetId);
+  session.complete(p.packetId);
   conn.broker.pump(session);
 }
 

@@ -70,24 +70,13 @@ function step(
       hook.data,
     );
   } catch (error) {
-    fail(
-      conn,
-      ReasonCode.UNSPECIFIED_ERROR,
-      reauthenticate,
-      `auth hook failed: ${describe(error)}`,
-    );
+    hookFailed(conn, error, reauthenticate);
     return undefined;
   }
   if (isPromise<AuthReply>(reply)) {
     return reply.then(
       (r) => answer(conn, r, reauthenticate),
-      (error: unknown) =>
-        fail(
-          conn,
-          ReasonCode.UNSPECIFIED_ERROR,
-          reauthenticate,
-          `auth hook failed: ${describe(error)}`,
-        ),
+      (error: unknown) => hookFailed(conn, error, reauthenticate),
     );
   }
   return answer(conn, reply, reauthenticate);
@@ -125,6 +114,11 @@ function answer(
     `authentication refused (0x${reply.reasonCode.toString(16)})`,
   );
   return undefined;
+}
+
+function hookFailed(conn: ServerConn, error: unknown, reauthenticate: boolean): void {
+  conn.log(LogLevel.CRITICAL, `auth hook failed for ${conn.clientId}: ${describe(error)}`);
+  fail(conn, ReasonCode.UNSPECIFIED_ERROR, reauthenticate, "the auth hook failed");
 }
 
 function fail(conn: ServerConn, reasonCode: number, reauthenticate: boolean, why: string): void {

@@ -44,6 +44,16 @@ export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | P
     }
   }
   if (p.will !== undefined) {
+    if (v5 && p.will.retain && !options.retainAvailable) {
+      // v5 3.2.2.3.5: a Will Retain the server cannot honour is refused with 0x9A.
+      refuse(
+        conn,
+        ReasonCode.RETAIN_NOT_SUPPORTED,
+        undefined,
+        "will retain while retain is not available",
+      );
+      return undefined;
+    }
     const problem = topicProblem(p.will.topic, options);
     if (problem !== null) {
       refuse(conn, ReasonCode.TOPIC_NAME_INVALID, undefined, `will topic ${problem}`);
@@ -69,10 +79,7 @@ export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | P
 /** Asks the connect hook (when there is one) and answers with its reply. */
 export function runConnectHook(conn: ServerConn): undefined | Promise<unknown> {
   const hook = conn.ctx.hooks.connect;
-  if (hook === null) {
-    finishConnect(conn, ConnackCode.ACCEPTED);
-    return undefined;
-  }
+  if (hook === null) return finishConnect(conn, ConnackCode.ACCEPTED);
   let reply: ConnectReply | Promise<ConnectReply>;
   try {
     reply = hook.handler(conn.ctx, conn, hook.data);
@@ -86,8 +93,7 @@ export function runConnectHook(conn: ServerConn): undefined | Promise<unknown> {
       (error: unknown) => hookFailed(conn, error),
     );
   }
-  finishConnect(conn, reply);
-  return undefined;
+  return finishConnect(conn, reply);
 }
 
 function hookFailed(conn: ServerConn, error: unknown): void {
@@ -95,20 +101,27 @@ function hookFailed(conn: ServerConn, error: unknown): void {
   refuse(conn, ReasonCode.UNSPECIFIED_ERROR, undefined, "the connect hook failed");
 }
 
-/** Applies the answer to a CONNECT: accept, refuse, or wait (DEFERRED). */
-export function finishConnect(conn: ServerConn, reply: ConnectReply): void {
-  if (conn.state >= ConnState.CLOSING) return;
+/**
+ * Applies the answer to a CONNECT: accept, refuse, or wait (DEFERRED). Waiting returns a promise
+ * that settles with the later reply, so packets the client sent right after CONNECT wait for
+ * it ("Clients need not wait for a CONNACK", 3.1.4).
+ */
+export function finishConnect(conn: ServerConn, reply: ConnectReply): undefined | Promise<void> {
+  if (conn.state >= ConnState.CLOSING) return undefined;
   const code = typeof reply === "number" ? reply : reply.reasonCode;
   const properties = typeof reply === "number" ? undefined : reply.properties;
   if (code === ConnackCode.DEFERRED) {
     conn.state = ConnState.DEFERRED;
-    return;
+    return new Promise<void>((resolve) => {
+      conn.releaseDeferred = resolve;
+    });
   }
   if (code !== ConnackCode.ACCEPTED) {
     refuse(conn, code, properties, "refused by the connect hook");
-    return;
+    return undefined;
   }
   accept(conn, properties);
+  return undefined;
 }
 
 /** MyQtt's 3.1.1 codes as MQTT 5.0 reason codes. */
@@ -222,7 +235,7 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
       : 0xffffffff;
   const expiry = v5 ? Math.min(requested, options.maxSessionExpiryInterval) : requested;
   session.expiryInterval = expiry;
-  session.expiresAt = 0;
+  broker.sessionAttached(session);
   session.output = conn;
   conn.session = session;
   broker.connections.set(clientId, conn);

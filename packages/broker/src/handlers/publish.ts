@@ -19,7 +19,11 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
     if (alias !== undefined) {
       if (alias > broker.options.topicAliasMaximum) {
         // v5 3.3.2.3.4: an alias above our Topic Alias Maximum.
-        conn.closeWith(ReasonCode.TOPIC_ALIAS_INVALID, `topic alias ${alias} above the maximum`);
+        conn.closeWith(
+          ReasonCode.TOPIC_ALIAS_INVALID,
+          `topic alias ${alias} above the maximum`,
+          LogLevel.WARNING,
+        );
         return undefined;
       }
       const aliases = (conn.inboundAliases ??= new Map());
@@ -28,12 +32,34 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
       } else {
         const known = aliases.get(alias);
         if (known === undefined) {
-          conn.closeWith(ReasonCode.PROTOCOL_ERROR, `topic alias ${alias} was never set`);
+          conn.closeWith(
+            ReasonCode.PROTOCOL_ERROR,
+            `topic alias ${alias} was never set`,
+            LogLevel.WARNING,
+          );
           return undefined;
         }
         topic = known;
       }
     }
+  }
+  if (v5 && p.properties?.subscriptionIdentifiers !== undefined) {
+    // [MQTT-3.3.4-6]: a client's PUBLISH must not carry a Subscription Identifier.
+    conn.closeWith(
+      ReasonCode.PROTOCOL_ERROR,
+      "PUBLISH from a client with a Subscription Identifier",
+      LogLevel.WARNING,
+    );
+    return undefined;
+  }
+  if (v5 && p.retain && !broker.options.retainAvailable) {
+    // [MQTT-3.2.2-14]: we announced Retain Available 0.
+    conn.closeWith(
+      ReasonCode.RETAIN_NOT_SUPPORTED,
+      "retained PUBLISH while retain is not available",
+      LogLevel.WARNING,
+    );
+    return undefined;
   }
   const problem = topicProblem(topic, broker.options);
   if (problem !== null) {

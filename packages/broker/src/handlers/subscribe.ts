@@ -73,7 +73,9 @@ function check(conn: ServerConn, entry: Requested): number {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
     return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
   }
-  const problem = topicProblem(filter, conn.broker.options);
+  // The limits apply to the filter that is matched, not to a `$share/<group>/` prefix.
+  const shared = parseSharedSubscription(filter);
+  const problem = topicProblem(shared === null ? filter : shared.topicFilter, conn.broker.options);
   if (problem !== null) {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: topic filter ${problem}`);
     return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
