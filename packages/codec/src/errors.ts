@@ -37,8 +37,19 @@ export type MqttErrorCode =
   | "INVALID_RETAIN_HANDLING"
   | "NO_LOCAL_ON_SHARED_SUBSCRIPTION"
   | "INVALID_REASON_CODE"
-  // encoder input that cannot be put on the wire
-  | "INVALID_PACKET";
+    // encoder input that cannot be put on the wire
+  | "INVALID_PACKET"
+  // client side: what a connection or an operation ran into
+  | "CONNACK_REFUSED"
+  | "CONNECTION_FAILED"
+  | "CONNECTION_CLOSED"
+  | "TIMEOUT"
+  | "ABORTED"
+  | "QUEUE_FULL"
+  | "PUBLISH_REFUSED"
+  | "SUBSCRIBE_REFUSED"
+  | "UNSUBSCRIBE_REFUSED"
+  | "NOT_CONNECTED";
 
 const MARKER = Symbol.for("myqtt.error");
 

@@ -36,7 +36,7 @@ export interface PacketChannelOptions {
   protocolVersion?: ProtocolVersion;
   /** The largest packet accepted from the peer. */
   maximumIncomingPacketSize?: number;
-    /** Flush at once when this many bytes are waiting (default 64 KiB). */
+  /** Flush at once when this many bytes are waiting (default 64 KiB). */
   flushThreshold?: number;
   /**
    * Stop reading from the peer while more than this many bytes wait to be written to it
@@ -63,7 +63,7 @@ export class PacketChannel implements TransportHandlers {
   private flushScheduled = false;
   /** Packets that arrived while an async handler ran (made on first need). */
   private backlog: Packet[] | null = null;
-    private busy = false;
+  private busy = false;
   private failed = false;
   /** Reading is paused because the peer does not read what we write. */
   private writeHeld = false;
@@ -88,7 +88,7 @@ export class PacketChannel implements TransportHandlers {
     }
     this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
-        this.flushThreshold = options.flushThreshold ?? 65_536;
+    this.flushThreshold = options.flushThreshold ?? 65_536;
     this.pauseReadingAbove = options.pauseReadingAbove ?? Number.POSITIVE_INFINITY;
     transport.start(this);
   }
@@ -152,7 +152,7 @@ export class PacketChannel implements TransportHandlers {
     this.flushScheduled = false;
     const bytes = this.writer.flush();
     if (bytes.length === 0 || this.transport.closed) return;
-        if (this.transport.write(bytes)) return;
+    if (this.transport.write(bytes)) return;
     if (this.blockedSince === 0) this.blockedSince = Date.now();
     if (!this.writeHeld && this.transport.writableLength > this.pauseReadingAbove) {
       this.writeHeld = true;
@@ -184,7 +184,7 @@ export class PacketChannel implements TransportHandlers {
   }
 
   /** @internal TransportHandlers */
-    onDrain(): void {
+  onDrain(): void {
     this.blockedSince = 0;
     if (this.writeHeld) {
       this.writeHeld = false;
@@ -251,6 +251,6 @@ export class PacketChannel implements TransportHandlers {
       if (packet === undefined) break;
       this.handle(packet);
     }
-        if (!this.busy && !this.failed && !this.writeHeld) this.transport.resume();
+    if (!this.busy && !this.failed && !this.writeHeld) this.transport.resume();
   }
 }

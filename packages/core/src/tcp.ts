@@ -44,8 +44,8 @@ export class SocketTransport implements Transport {
   ) {
     this.serverName = options.serverName ?? null;
     this.tls = options.tls ?? false;
-    // Packets are batched above (one write per batch), so Nagle only adds latency.
-    socket.setNoDelay(true);
+    // TCP_NODELAY: packets are batched above (one write per batch), so Nagle only adds
+    // latency. listenTcp and connectTcp set it when they make the socket; others must too.
     (socket as TaggedSocket)[TRANSPORT] = this;
     // From the start, so an error before start() is never unhandled.
     socket.on("error", onSocketError);

@@ -1,0 +1,1265 @@
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import {
+  type AckPacket,
+  type ConnackPacket,
+  type ConnackProperties,
+  encodedLength,
+  encodeUtf8,
+  type Packet,
+  PacketTooLargeError,
+  PacketType,
+  type PublishPacket,
+  type PublishProperties,
+  type QoS,
+  ReasonCode,
+  type SubackPacket,
+  type Subscription as SubscriptionRequest,
+  type UnsubackPacket,
+  validateTopicFilter,
+  validateTopicName,
+} from "@myqtt/codec";
+import { describe, Msg } from "@myqtt/core";
+import { backoffDelay } from "./backoff.js";
+import {
+  AbortedError,
+  ConnackError,
+  ConnectionClosedError,
+  NotConnectedError,
+  PublishError,
+  QueueFullError,
+  SubscribeError,
+  TimeoutError,
+} from "./errors.js";
+import { type InflightEntry, type InflightStore, MemoryInflightStore } from "./inflight-store.js";
+import { KeepAlive } from "./keepalive.js";
+import { connectPacket, Link, type LinkHandlers } from "./link.js";
+import {
+  type ClientOptions,
+  optionsFromUrl,
+  type ResolvedClientOptions,
+  resolveClientOptions,
+} from "./options.js";
+import { type SubscribeOptions, Subscription, type SubscriptionOwner } from "./subscription.js";
+import { realTimers, type Timers } from "./timers.js";
+import { InboundAliases, OutboundAliases } from "./topic-aliases.js";
+
+/** Where a client is. */
+export type ClientState = "connecting" | "connected" | "reconnecting" | "closing" | "closed";
+
+/** Options of one publish. */
+export interface PublishOptions {
+  qos?: QoS;
+  retain?: boolean;
+  /** MQTT 5.0 properties (topicAlias and subscriptionIdentifiers are the client's business). */
+  properties?: PublishProperties;
+  /** Stop waiting; a message not yet sent is not sent. */
+  signal?: AbortSignal;
+}
+
+/** How a publish ended. */
+export interface PublishResult {
+  /** The packet id it used (QoS 1/2). */
+  packetId?: number;
+  /** The server's reason code (5.0; 0 otherwise). 0x10 means no subscriber matched. */
+  reasonCode: number;
+}
+
+/** Events of a client. */
+export interface ClientEvents {
+  /** Every message received (topic, payload, the whole Msg). */
+  message: [topic: string, payload: Uint8Array, msg: Msg];
+  /** Connected (first time or again); `sessionPresent` from the CONNACK. */
+  connect: [connack: ConnackPacket];
+  /** Connected again after a loss. */
+  reconnect: [connack: ConnackPacket];
+  /** The connection was lost; the client will try again (when reconnect is on). */
+  offline: [error: Error | null];
+  /** The server sent DISCONNECT (5.0), with its reason. */
+  disconnect: [reasonCode: number, properties: Record<string, unknown> | undefined];
+  /** Something went wrong that no operation reports (a failed reconnect attempt...). */
+  error: [error: Error];
+  /** The client is closed for good. */
+  close: [];
+}
+
+interface Waiter<T> {
+  resolve: (value: T) => void;
+  reject: (error: Error) => void;
+}
+
+/** A QoS 1/2 publish on its way: queued, or in flight with a packet id. */
+interface Flow {
+  packet: PublishPacket;
+  size: number;
+  waiter: Waiter<PublishResult> | null;
+  /** In flight: the id, the state, whether sent on the current connection. */
+  packetId: number;
+  state: "queued" | "publish" | "pubrel";
+  sent: boolean;
+}
+
+/** What the client keeps of each filter, to subscribe again after a reconnect. */
+interface FilterRecord {
+  request: SubscriptionRequest;
+  subscriptions: Set<Subscription>;
+}
+
+/**
+ * An MQTT 3.1 / 3.1.1 / 5.0 client that loses nothing it accepted: QoS 1/2 publishes are kept
+ * until acknowledged (in the in-flight store) and resent after a reconnect; publishes made
+ * while offline wait in a bounded queue; the server's Receive Maximum, Maximum Packet Size,
+ * Topic Alias Maximum and Server Keep Alive are honoured.
+ */
+export class MqttClient extends EventEmitter<ClientEvents> implements SubscriptionOwner {
+  readonly options: ResolvedClientOptions;
+  /** The client id in use (the server's when it assigned one). */
+  clientId: string;
+  private stateValue: ClientState = "connecting";
+  private link: Link | null = null;
+  private keepAlive: KeepAlive | null = null;
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private readonly store: InflightStore;
+  /** Server limits from the last CONNACK. */
+  private server: ConnackProperties = {};
+  private outboundAliases: OutboundAliases | null = null;
+  private inboundAliases: InboundAliases | null = null;
+  /** QoS 1/2 publishes by packet id (in flight) and waiting, in order. */
+  private readonly inflight = new Map<number, Flow>();
+  private readonly queue: Flow[] = [];
+  private queuedBytes = 0;
+  private sentCount = 0;
+  private unsentCount = 0;
+  /** QoS 0 publishes waiting for a connection (only with offlineQueue.qos0). */
+  private readonly queue0: Flow[] = [];
+  /** SUBACK / UNSUBACK waiters by packet id. */
+  private readonly acks = new Map<number, Waiter<Packet>>();
+  private readonly pings: Waiter<void>[] = [];
+  private readonly filters = new Map<string, FilterRecord>();
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly bySubscriptionId = new Map<number, Subscription>();
+  private nextSubscriptionId = 1;
+  private readonly incomingQoS2 = new Set<number>();
+  private lastPacketId = 0;
+  private reconnectTimer: unknown = null;
+  private attempt = 0;
+  private host: string;
+  private port: number;
+
+  private constructor(
+    options: ResolvedClientOptions,
+    store: InflightStore,
+    timers: Timers,
+    random: () => number,
+  ) {
+    super();
+    this.options = options;
+    this.store = store;
+    this.timers = timers;
+    this.random = random;
+    this.host = options.host;
+    this.port = options.port;
+    this.clientId = options.clientId;
+    // 3.1/3.1.1 servers need an id: make one up, with a clean session (as MyQtt does).
+    if (this.clientId === "" && options.protocolVersion < 5) {
+      this.clientId = `myqtt-${randomBytes(8).toString("hex")}`;
+      options.clean = true;
+    }
+  }
+
+  /**
+   * Connects to a server: `connect("mqtt://host:1883", options)` or `connect(options)`.
+   * Rejects with ConnackError (refused), ConnectionError (no connection, timeout).
+   */
+  static async connect(
+    urlOrOptions: string | ClientOptions,
+    extra: ClientOptions = {},
+  ): Promise<MqttClient> {
+    const options =
+      typeof urlOrOptions === "string"
+        ? { ...optionsFromUrl(urlOrOptions), ...extra }
+        : urlOrOptions;
+    const client = new MqttClient(
+      resolveClientOptions(options),
+      options.inflightStore ?? new MemoryInflightStore(),
+      options.timers ?? realTimers,
+      options.random ?? Math.random,
+    );
+    await client.loadStore();
+    try {
+      await client.establish(false);
+    } catch (error) {
+      client.stateValue = "closed";
+      throw error;
+    }
+    return client;
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  get connected(): boolean {
+    return this.stateValue === "connected";
+  }
+
+  /** The server's CONNACK properties (5.0): its limits and announcements. */
+  get serverProperties(): Readonly<ConnackProperties> {
+    return this.server;
+  }
+
+  /** QoS 1/2 publishes not yet acknowledged, and those waiting to be sent. */
+  get pendingPublishes(): number {
+    return this.inflight.size + this.queue.length + this.queue0.length;
+  }
+
+  /** The local address of the current connection. */
+  get localAddress(): string {
+    return this.link?.channel.transport.localAddress ?? "";
+  }
+  get localPort(): number {
+    return this.link?.channel.transport.localPort ?? 0;
+  }
+  /** The server address this client is (or was last) connected to. */
+  get remoteAddress(): string {
+    return this.link?.channel.transport.remoteAddress ?? "";
+  }
+  get serverHost(): string {
+    return this.host;
+  }
+  get serverPort(): number {
+    return this.port;
+  }
+
+  // --- connecting -------------------------------------------------------------------------------
+
+  private async loadStore(): Promise<void> {
+    // Publishes a previous run of this client id left unacknowledged are sent again.
+    if (this.clientId === "") return;
+    const entries = await this.store.load(this.clientId);
+    for (const entry of entries) {
+      const flow: Flow = {
+        packet: entry.packet,
+        size: entry.packet.payload.length,
+        waiter: null,
+        packetId: entry.packetId,
+        state: entry.state,
+        sent: false,
+      };
+      this.inflight.set(entry.packetId, flow);
+      this.unsentCount++;
+    }
+  }
+
+  /** One connection attempt (following redirections when allowed), then the session resumes. */
+  private async establish(reconnecting: boolean): Promise<void> {
+    let hops = 0;
+    for (;;) {
+      const clean = this.options.clean;
+      const connect = connectPacket(this.options, this.clientId, clean);
+      let link: Link;
+      try {
+        link = await Link.open(this.options, this.host, this.port, connect, this.timers);
+      } catch (error) {
+        if (
+          error instanceof ConnackError &&
+          this.options.followRedirects &&
+          error.serverReference !== undefined &&
+          (error.reasonCode === ReasonCode.USE_ANOTHER_SERVER ||
+            error.reasonCode === ReasonCode.SERVER_MOVED) &&
+          hops < 3
+        ) {
+          const target = parseServerReference(error.serverReference, this.port);
+          if (target !== null) {
+            hops++;
+            this.host = target.host;
+            this.port = target.port;
+            continue;
+          }
+        }
+        throw error;
+      }
+      this.adopt(link, reconnecting);
+      return;
+    }
+  }
+
+  /** A link is up: take the server's limits, resume the session, start keep alive. */
+  private adopt(link: Link, reconnecting: boolean): void {
+    const connack = link.connack!;
+    this.link = link;
+    this.server = connack.properties ?? {};
+    const assigned = this.server.assignedClientIdentifier;
+    if (assigned !== undefined) this.clientId = assigned;
+    const v5 = this.options.protocolVersion === 5;
+    if (v5) {
+      link.channel.maximumOutgoingPacketSize = this.server.maximumPacketSize;
+      const aliasMax = this.options.topicAliases ? (this.server.topicAliasMaximum ?? 0) : 0;
+      this.outboundAliases = aliasMax > 0 ? new OutboundAliases(aliasMax) : null;
+      const inboundMax = this.options.properties?.topicAliasMaximum ?? 0;
+      this.inboundAliases = inboundMax > 0 ? new InboundAliases(inboundMax) : null;
+    }
+    this.stateValue = "connected";
+    this.attempt = 0;
+    const handlers: LinkHandlers = {
+      onPacket: (p) => this.onPacket(p),
+      onError: (e) => this.emitError(e instanceof Error ? e : new Error(String(e))),
+      onClose: (e) => this.onLinkClosed(link, e),
+    };
+    link.attach(handlers);
+    const keepAliveSeconds = this.server.serverKeepAlive ?? this.options.keepAlive;
+    this.keepAlive = new KeepAlive(
+      this.timers,
+      keepAliveSeconds * 1000,
+      () => link.lastSentAt,
+      () => this.sendOrClose({ type: PacketType.PINGREQ }),
+      () => link.destroy(new TimeoutError("no answer from the server within the keep alive")),
+    );
+    this.keepAlive.start();
+    if (!connack.sessionPresent) {
+      // The server has no session for us: its QoS 2 state is gone, and so are our subscriptions.
+      this.incomingQoS2.clear();
+      if (reconnecting && this.options.resubscribe) this.resubscribe();
+    }
+    this.resume();
+    this.emit("connect", connack);
+    if (reconnecting) this.emit("reconnect", connack);
+  }
+
+  private onLinkClosed(link: Link, error: Error | null): void {
+    if (this.link !== link) return;
+    this.link = null;
+    this.keepAlive?.stop();
+    this.keepAlive = null;
+    this.outboundAliases = null;
+    this.inboundAliases = null;
+    // Acknowledgements that can no longer come.
+    const closed = new ConnectionClosedError(
+      "the connection closed",
+      error === null ? {} : { cause: error },
+    );
+    for (const waiter of this.acks.values()) waiter.reject(closed);
+    this.acks.clear();
+    for (const waiter of this.pings.splice(0)) waiter.reject(closed);
+    for (const flow of this.inflight.values()) flow.sent = false;
+    this.unsentCount = this.inflight.size;
+    this.sentCount = 0;
+    if (this.stateValue === "closing" || this.stateValue === "closed") {
+      this.finishClose();
+      return;
+    }
+    if (this.options.reconnect === false) {
+      this.stateValue = "closed";
+      this.failPending(closed);
+      this.finishClose();
+      return;
+    }
+    this.stateValue = "reconnecting";
+    this.emit("offline", error);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.options.reconnect === false || this.stateValue !== "reconnecting") return;
+    const delay = backoffDelay(this.attempt++, this.options.reconnect, this.random);
+    this.reconnectTimer = this.timers.setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.stateValue !== "reconnecting") return;
+      this.establish(true).catch((error: unknown) => {
+        this.emitError(error instanceof Error ? error : new Error(String(error)));
+        this.scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  /** Reconnects now (MyQtt's myqtt_conn_reconnect), dropping the current connection if any. */
+  reconnect(): void {
+    if (this.stateValue === "closing" || this.stateValue === "closed") return;
+    if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.attempt = 0;
+    if (this.link !== null) {
+      this.link.destroy();
+      return;
+    }
+    this.stateValue = "reconnecting";
+    this.scheduleReconnect();
+  }
+
+  private emitError(error: Error): void {
+    // An 'error' event with no listener would throw: only emit when someone listens.
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+  }
+
+  // --- incoming packets --------------------------------------------------------------------------
+
+  private onPacket(p: Packet): undefined | Promise<unknown> {
+    this.keepAlive?.received();
+    switch (p.type) {
+      case PacketType.PUBLISH:
+        return this.onPublish(p);
+      case PacketType.PUBACK:
+        this.onPuback(p);
+        return undefined;
+      case PacketType.PUBREC:
+        this.onPubrec(p);
+        return undefined;
+      case PacketType.PUBREL:
+        this.onPubrel(p);
+        return undefined;
+      case PacketType.PUBCOMP:
+        this.onPubcomp(p);
+        return undefined;
+      case PacketType.SUBACK:
+      case PacketType.UNSUBACK:
+        this.onSubAck(p);
+        return undefined;
+      case PacketType.PINGRESP:
+        this.pings.shift()?.resolve();
+        return undefined;
+      case PacketType.DISCONNECT:
+        this.emit(
+          "disconnect",
+          p.reasonCode ?? 0,
+          p.properties as Record<string, unknown> | undefined,
+        );
+        this.link?.destroy();
+        return undefined;
+      case PacketType.AUTH:
+        this.onAuth(p);
+        return undefined;
+      default:
+        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ are client-to-server only.
+        this.closeWith(ReasonCode.PROTOCOL_ERROR);
+        return undefined;
+    }
+  }
+
+  private onPublish(p: PublishPacket): undefined | Promise<unknown> {
+    let topic = p.topic;
+    if (this.inboundAliases !== null || p.properties?.topicAlias !== undefined) {
+      const resolved = this.inboundAliases?.resolve(p) ?? null;
+      if (resolved === null) {
+        this.closeWith(ReasonCode.TOPIC_ALIAS_INVALID);
+        return undefined;
+      }
+      topic = resolved;
+    }
+    const packetId = p.packetId ?? 0;
+    if (p.qos === 2 && this.incomingQoS2.has(packetId)) {
+      // Already delivered; the server did not get our PUBREC [MQTT-4.3.3-9].
+      this.sendOrClose({ type: PacketType.PUBREC, packetId });
+      return undefined;
+    }
+    const msg = new Msg(topic === p.topic ? p : { ...p, topic });
+    const held = this.dispatch(msg);
+    const ack = (): void => {
+      if (p.qos === 1) this.sendOrClose({ type: PacketType.PUBACK, packetId });
+      else if (p.qos === 2) {
+        this.incomingQoS2.add(packetId);
+        this.sendOrClose({ type: PacketType.PUBREC, packetId });
+      }
+    };
+    if (held === undefined) {
+      ack();
+      return undefined;
+    }
+    // A reader is behind: reading pauses, and the ack waits until the message is taken.
+    return held.then(ack);
+  }
+
+  /** Hands a message to listeners and subscriptions; a promise while one of them is full. */
+  private dispatch(msg: Msg): Promise<unknown> | undefined {
+    let held: Promise<unknown>[] | null = null;
+    const ids = msg.properties.subscriptionIdentifiers;
+    if (ids !== undefined && ids.length > 0) {
+      for (const id of ids) {
+        const sub = this.bySubscriptionId.get(id);
+        const wait = sub?.push(msg);
+        if (wait !== undefined) (held ??= []).push(wait);
+      }
+    } else if (this.subscriptions.size > 0) {
+      for (const sub of this.subscriptions) {
+        if (
+          sub.identifier !== undefined &&
+          this.options.protocolVersion === 5 &&
+          this.server.subscriptionIdentifierAvailable !== false
+        ) {
+          continue; // it would have come with its identifier
+        }
+        if (!sub.matches(msg.topic)) continue;
+        const wait = sub.push(msg);
+        if (wait !== undefined) (held ??= []).push(wait);
+      }
+    }
+    if (this.listenerCount("message") > 0) {
+      try {
+        this.emit("message", msg.topic, msg.payload, msg);
+      } catch (error) {
+        // A listener's error must not break the connection (or lose the ack).
+        this.emitError(error instanceof Error ? error : new Error(describe(error)));
+      }
+    }
+    return held === null ? undefined : Promise.all(held);
+  }
+
+  private onPubrel(p: AckPacket): void {
+    const known = this.incomingQoS2.delete(p.packetId);
+    const v5 = this.options.protocolVersion === 5;
+    this.sendOrClose({
+      type: PacketType.PUBCOMP,
+      packetId: p.packetId,
+      reasonCode: known || !v5 ? 0 : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND,
+    });
+  }
+
+  private onPuback(p: AckPacket): void {
+    const flow = this.inflight.get(p.packetId);
+    if (flow === undefined || flow.packet.qos !== 1) return;
+    this.complete(flow, p.reasonCode ?? 0, PacketType.PUBACK);
+  }
+
+  private onPubrec(p: AckPacket): void {
+    const flow = this.inflight.get(p.packetId);
+    if (flow === undefined || flow.packet.qos !== 2) {
+      const v5 = this.options.protocolVersion === 5;
+      this.sendOrClose({
+        type: PacketType.PUBREL,
+        packetId: p.packetId,
+        reasonCode: v5 ? ReasonCode.PACKET_IDENTIFIER_NOT_FOUND : 0,
+      });
+      return;
+    }
+    const reasonCode = p.reasonCode ?? 0;
+    if (reasonCode >= 0x80) {
+      this.complete(flow, reasonCode, PacketType.PUBREC);
+      return;
+    }
+    if (flow.state !== "pubrel") {
+      flow.state = "pubrel";
+      this.persist(flow);
+    }
+    this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId });
+  }
+
+  private onPubcomp(p: AckPacket): void {
+    const flow = this.inflight.get(p.packetId);
+    if (flow === undefined || flow.state !== "pubrel") return;
+    this.complete(flow, 0, PacketType.PUBCOMP);
+  }
+
+  private onSubAck(p: SubackPacket | UnsubackPacket): void {
+    const waiter = this.acks.get(p.packetId);
+    if (waiter === undefined) return;
+    this.acks.delete(p.packetId);
+    waiter.resolve(p);
+  }
+
+  private onAuth(p: Extract<Packet, { type: 15 }>): void {
+    const auth = this.options.auth;
+    if (auth === undefined || p.properties?.authenticationMethod !== auth.method) {
+      this.closeWith(ReasonCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (p.reasonCode === ReasonCode.SUCCESS) {
+      this.reauth?.resolve();
+      this.reauth = null;
+      return;
+    }
+    if (p.reasonCode !== ReasonCode.CONTINUE_AUTHENTICATION || auth.handler === undefined) {
+      this.closeWith(ReasonCode.PROTOCOL_ERROR);
+      return;
+    }
+    this.reauthStep++;
+    Promise.resolve(auth.handler(p.properties?.authenticationData, this.reauthStep)).then(
+      (data) => {
+        const properties =
+          data === undefined
+            ? { authenticationMethod: auth.method }
+            : { authenticationMethod: auth.method, authenticationData: data };
+        this.sendOrClose({
+          type: PacketType.AUTH,
+          reasonCode: ReasonCode.CONTINUE_AUTHENTICATION,
+          properties,
+        });
+      },
+      (error: unknown) => {
+        this.reauth?.reject(error instanceof Error ? error : new Error(String(error)));
+        this.reauth = null;
+        this.closeWith(ReasonCode.NOT_AUTHORIZED);
+      },
+    );
+  }
+
+  private reauth: Waiter<void> | null = null;
+  private reauthStep = 0;
+
+  /** MQTT 5.0 re-authentication with the method of the CONNECT; resolves on AUTH success. */
+  reauthenticate(data?: Uint8Array): Promise<void> {
+    const auth = this.options.auth;
+    if (auth === undefined || this.options.protocolVersion !== 5) {
+      return Promise.reject(
+        new NotConnectedError("re-authentication needs MQTT 5.0 and an auth method"),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.reauth = { resolve, reject };
+      this.reauthStep = 0;
+      const properties =
+        data === undefined
+          ? { authenticationMethod: auth.method }
+          : { authenticationMethod: auth.method, authenticationData: data };
+      if (
+        !this.sendOrClose({
+          type: PacketType.AUTH,
+          reasonCode: ReasonCode.RE_AUTHENTICATE,
+          properties,
+        })
+      ) {
+        this.reauth = null;
+        reject(new NotConnectedError());
+      }
+    });
+  }
+
+  // --- publishing ----------------------------------------------------------------------------------
+
+  /**
+   * Publishes a message. QoS 0 resolves once it is handed to the connection; QoS 1 and 2 when
+   * the server completed the flow (with a 5.0 failure code it rejects with PublishError).
+   * Offline, QoS 1/2 wait in the offline queue (QueueFullError when it is full) and QoS 0 is
+   * refused (NotConnectedError) unless `offlineQueue.qos0` is set. A message larger than the
+   * server's Maximum Packet Size is refused locally (PacketTooLargeError) and never sent.
+   */
+  publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    const qos = options.qos ?? 0;
+    let packet: PublishPacket;
+    try {
+      if (this.stateValue === "closed" || this.stateValue === "closing")
+        throw new NotConnectedError("the client is closed");
+      if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`qos must be 0, 1 or 2`);
+      validateTopicName(topic);
+      packet = {
+        type: PacketType.PUBLISH,
+        topic,
+        payload: typeof payload === "string" ? encodeUtf8(payload) : payload,
+        qos,
+        retain: options.retain ?? false,
+        dup: false,
+      };
+      if (qos > 0) packet.packetId = 1;
+      if (options.properties !== undefined && this.options.protocolVersion === 5) {
+        const {
+          topicAlias: _alias,
+          subscriptionIdentifiers: _ids,
+          ...properties
+        } = options.properties;
+        if (Object.keys(properties).length > 0) packet.properties = properties;
+      }
+      const limit = this.server.maximumPacketSize;
+      if (limit !== undefined) {
+        const size = encodedLength(packet, { protocolVersion: this.options.protocolVersion });
+        if (size > limit)
+          throw new PacketTooLargeError(size, limit, { packetType: PacketType.PUBLISH });
+      }
+      if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (qos === 0) return this.publish0(packet, options.signal);
+    return new Promise<PublishResult>((resolve, reject) => {
+      const flow: Flow = {
+        packet,
+        size: packet.payload.length + topic.length,
+        waiter: { resolve, reject },
+        packetId: 0,
+        state: "queued",
+        sent: false,
+      };
+      if (!this.enqueueOrSend(flow)) return;
+      const signal = options.signal;
+      if (signal !== undefined) {
+        const abort = (): void => this.abortFlow(flow, signal.reason);
+        signal.addEventListener("abort", abort, { once: true });
+      }
+    });
+  }
+
+  private publish0(packet: PublishPacket, signal: AbortSignal | undefined): Promise<PublishResult> {
+    if (this.stateValue === "connected" && this.sendPublish(packet))
+      return Promise.resolve({ reasonCode: 0 });
+    const offline = this.options.offlineQueue;
+    if (!offline.qos0)
+      return Promise.reject(
+        new NotConnectedError("QoS 0 messages are not queued while offline (offlineQueue.qos0)"),
+      );
+    return new Promise((resolve, reject) => {
+      const flow: Flow = {
+        packet,
+        size: packet.payload.length + packet.topic.length,
+        waiter: { resolve, reject },
+        packetId: 0,
+        state: "queued",
+        sent: false,
+      };
+      if (!this.checkOfflineRoom(flow)) return;
+      this.queue0.push(flow);
+      this.queuedBytes += flow.size;
+      signal?.addEventListener("abort", () => this.abortFlow(flow, signal.reason), { once: true });
+    });
+  }
+
+  /** Room in the offline queue, or the flow is refused (QueueFullError). */
+  private checkOfflineRoom(flow: Flow): boolean {
+    const offline = this.options.offlineQueue;
+    const count = this.queue.length + this.queue0.length;
+    if (count >= offline.maxMessages || this.queuedBytes + flow.size > offline.maxBytes) {
+      flow.waiter?.reject(
+        new QueueFullError(
+          `the offline queue is full (${count} messages, ${this.queuedBytes} bytes; limits ${offline.maxMessages} / ${offline.maxBytes})`,
+        ),
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /** Sends a QoS 1/2 flow now if the connection and the window allow, else queues it. */
+  private enqueueOrSend(flow: Flow): boolean {
+    const window = this.server.receiveMaximum ?? 65_535;
+    if (
+      this.stateValue === "connected" &&
+      this.queue.length === 0 &&
+      this.unsentCount === 0 &&
+      this.sentCount < window
+    ) {
+      return this.start(flow);
+    }
+    if (this.stateValue !== "connected" && !this.checkOfflineRoom(flow)) return false;
+    this.queue.push(flow);
+    this.queuedBytes += flow.size;
+    return true;
+  }
+
+  /** Gives a flow a packet id, stores it, sends it. */
+  private start(flow: Flow): boolean {
+    const id = this.allocatePacketId();
+    if (id === 0) {
+      this.queue.unshift(flow);
+      this.queuedBytes += flow.size;
+      return true;
+    }
+    flow.packetId = id;
+    flow.packet = { ...flow.packet, packetId: id };
+    flow.state = "publish";
+    this.inflight.set(id, flow);
+    this.persist(flow);
+    flow.sent = this.sendPublish(flow.packet);
+    if (flow.sent) this.sentCount++;
+    else this.unsentCount++;
+    return true;
+  }
+
+  private persist(flow: Flow): void {
+    const entry: InflightEntry = {
+      packetId: flow.packetId,
+      state: flow.state === "pubrel" ? "pubrel" : "publish",
+      packet: flow.packet,
+    };
+    const result = this.store.put(this.clientId, entry);
+    if (result !== undefined)
+      result.catch((error: unknown) =>
+        this.emitError(new Error(`in-flight store failed: ${describe(error)}`)),
+      );
+  }
+
+  /** Sends a PUBLISH (topic alias applied); false when there is no connection. */
+  private sendPublish(packet: PublishPacket): boolean {
+    const link = this.link;
+    if (link === null || link.isClosed) return false;
+    const aliases = this.outboundAliases;
+    const wire = aliases === null ? packet : aliases.apply(packet);
+    try {
+      link.send(wire);
+      return true;
+    } catch (error) {
+      if (aliases !== null && wire.topic !== "") aliases.forget(packet.topic);
+      if (error instanceof PacketTooLargeError) throw error;
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+  }
+
+  /** A flow ended: the store forgets it, its caller hears, the next one may go. */
+  private complete(flow: Flow, reasonCode: number, packetType: number): void {
+    this.inflight.delete(flow.packetId);
+    if (flow.sent) this.sentCount--;
+    else this.unsentCount--;
+    const result = this.store.delete(this.clientId, flow.packetId);
+    if (result !== undefined) result.catch(() => {});
+    const waiter = flow.waiter;
+    flow.waiter = null;
+    if (waiter !== null) {
+      if (reasonCode >= 0x80) waiter.reject(new PublishError(reasonCode, packetType));
+      else waiter.resolve({ packetId: flow.packetId, reasonCode });
+    }
+    this.pump();
+  }
+
+  private abortFlow(flow: Flow, reason: unknown): void {
+    const waiter = flow.waiter;
+    if (waiter === null) return;
+    flow.waiter = null;
+    if (flow.state === "queued") {
+      // Not sent yet: it never will be.
+      for (const list of [this.queue, this.queue0]) {
+        const at = list.indexOf(flow);
+        if (at >= 0) {
+          list.splice(at, 1);
+          this.queuedBytes -= flow.size;
+        }
+      }
+    }
+    // Already sent: the QoS flow completes on its own; only the caller stops waiting.
+    waiter.reject(new AbortedError(reason));
+  }
+
+  /** Sends what the window allows: unsent in-flight flows first, then the queue. */
+  private pump(): void {
+    if (this.stateValue !== "connected") return;
+    const window = this.server.receiveMaximum ?? 65_535;
+    if (this.unsentCount > 0) {
+      for (const flow of this.inflight.values()) {
+        if (flow.sent) continue;
+        if (this.sentCount >= window) return;
+        const ok =
+          flow.state === "pubrel"
+            ? this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId })
+            : this.sendPublish({ ...flow.packet, dup: true });
+        if (!ok) return;
+        flow.sent = true;
+        this.sentCount++;
+        this.unsentCount--;
+      }
+    }
+    while (this.queue0.length > 0) {
+      const flow = this.queue0.shift()!;
+      this.queuedBytes -= flow.size;
+      if (this.sendPublish(flow.packet)) flow.waiter?.resolve({ reasonCode: 0 });
+      else flow.waiter?.reject(new NotConnectedError());
+    }
+    while (this.queue.length > 0 && this.sentCount < window) {
+      const flow = this.queue.shift()!;
+      this.queuedBytes -= flow.size;
+      if (flow.waiter === null) continue; // aborted meanwhile
+      this.start(flow);
+    }
+  }
+
+  /** After a (re)connect: resend what was in flight (DUP), then what queued. */
+  private resume(): void {
+    this.pump();
+  }
+
+  private allocatePacketId(): number {
+    for (let tries = 0; tries < 65_535; tries++) {
+      this.lastPacketId = this.lastPacketId === 65_535 ? 1 : this.lastPacketId + 1;
+      if (!this.inflight.has(this.lastPacketId) && !this.acks.has(this.lastPacketId))
+        return this.lastPacketId;
+    }
+    return 0;
+  }
+
+  /** Sends a control packet; false (the connection is closed meanwhile) when it cannot. */
+  private sendOrClose(packet: Packet): boolean {
+    const link = this.link;
+    if (link === null || link.isClosed) return false;
+    try {
+      link.send(packet);
+      return true;
+    } catch (error) {
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+      link.destroy();
+      return false;
+    }
+  }
+
+  private closeWith(reasonCode: number): void {
+    if (this.options.protocolVersion === 5)
+      this.sendOrClose({ type: PacketType.DISCONNECT, reasonCode });
+    this.link?.end();
+  }
+
+  // --- subscribing ---------------------------------------------------------------------------------
+
+  /**
+   * Subscribes to one filter or several. Resolves with a Subscription (an async iterable of
+   * the messages matching it) once SUBACK granted every filter; rejects with SubscribeError
+   * (after removing those that were granted) when the server refused one.
+   */
+  async subscribe(
+    filter: string | readonly string[],
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    const filters = typeof filter === "string" ? [filter] : [...filter];
+    if (filters.length === 0) throw new RangeError("subscribe needs at least one topic filter");
+    for (const f of filters) validateTopicFilter(f);
+    const qos = options.qos ?? 0;
+    const v5 = this.options.protocolVersion === 5;
+    let identifier = options.subscriptionIdentifier;
+    if (identifier === undefined && v5 && this.server.subscriptionIdentifierAvailable !== false) {
+      identifier = this.nextSubscriptionId++;
+    }
+    const requests: SubscriptionRequest[] = filters.map((topicFilter) => {
+      const r: SubscriptionRequest = { topicFilter, qos };
+      if (v5) {
+        r.noLocal = options.noLocal ?? false;
+        r.retainAsPublished = options.retainAsPublished ?? false;
+        r.retainHandling = options.retainHandling ?? 0;
+      }
+      return r;
+    });
+    // Registered before SUBACK: retained messages may arrive right behind it.
+    const subscription = new Subscription(
+      this,
+      filters,
+      [],
+      identifier,
+      this.options.subscriptionBuffer,
+      options.iterate ?? true,
+    );
+    this.subscriptions.add(subscription);
+    if (identifier !== undefined) this.bySubscriptionId.set(identifier, subscription);
+    let suback: SubackPacket;
+    try {
+      suback = (await this.sendRequest(
+        (packetId) => ({
+          type: PacketType.SUBSCRIBE,
+          packetId,
+          subscriptions: requests,
+          ...(identifier !== undefined && v5
+            ? { properties: { subscriptionIdentifier: identifier } }
+            : {}),
+        }),
+        options.signal,
+      )) as SubackPacket;
+    } catch (error) {
+      this.forget(subscription);
+      throw error;
+    }
+    subscription.granted.push(...suback.reasonCodes);
+    const refused = suback.reasonCodes.findIndex((code) => code >= 0x80);
+    if (refused >= 0) {
+      this.forget(subscription);
+      const granted = filters.filter((_, i) => (suback.reasonCodes[i] ?? 0x80) < 0x80);
+      if (granted.length > 0) await this.sendUnsubscribe(granted).catch(() => {});
+      throw new SubscribeError(filters[refused]!, suback.reasonCodes[refused]!);
+    }
+    for (const request of requests) {
+      let record = this.filters.get(request.topicFilter);
+      if (record === undefined) {
+        record = { request, subscriptions: new Set() };
+        this.filters.set(request.topicFilter, record);
+      } else {
+        record.request = request;
+      }
+      record.subscriptions.add(subscription);
+    }
+    return subscription;
+  }
+
+  /** Unsubscribes from filters; resolves with the 5.0 reason codes (0 each on 3.1.1). */
+  async unsubscribe(filter: string | readonly string[], signal?: AbortSignal): Promise<number[]> {
+    const filters = typeof filter === "string" ? [filter] : [...filter];
+    for (const f of filters) {
+      const record = this.filters.get(f);
+      if (record !== undefined) {
+        for (const sub of record.subscriptions) {
+          sub.end();
+          this.forget(sub);
+        }
+        this.filters.delete(f);
+      }
+    }
+    return this.sendUnsubscribe(filters, signal);
+  }
+
+  private async sendUnsubscribe(filters: string[], signal?: AbortSignal): Promise<number[]> {
+    const unsuback = (await this.sendRequest(
+      (packetId) => ({ type: PacketType.UNSUBSCRIBE, packetId, topicFilters: filters }),
+      signal,
+    )) as UnsubackPacket;
+    return unsuback.reasonCodes ?? filters.map(() => 0);
+  }
+
+  /** @internal SubscriptionOwner: a Subscription unsubscribes itself. */
+  async unsubscribeFor(subscription: Subscription): Promise<void> {
+    this.forget(subscription);
+    const orphaned: string[] = [];
+    for (const f of subscription.filters) {
+      const record = this.filters.get(f);
+      if (record === undefined) continue;
+      record.subscriptions.delete(subscription);
+      if (record.subscriptions.size === 0) {
+        this.filters.delete(f);
+        orphaned.push(f);
+      }
+    }
+    // Another Subscription on the same filter keeps it subscribed on the server.
+    if (orphaned.length > 0 && this.stateValue === "connected")
+      await this.sendUnsubscribe(orphaned);
+  }
+
+  private forget(subscription: Subscription): void {
+    this.subscriptions.delete(subscription);
+    if (subscription.identifier !== undefined)
+      this.bySubscriptionId.delete(subscription.identifier);
+  }
+
+  /** After a reconnect without a session: subscribe again to every filter in use. */
+  private resubscribe(): void {
+    const byIdentifier = new Map<number | undefined, SubscriptionRequest[]>();
+    for (const record of this.filters.values()) {
+      const first = record.subscriptions.values().next().value as Subscription | undefined;
+      const id = first?.identifier;
+      const list = byIdentifier.get(id) ?? [];
+      list.push(record.request);
+      byIdentifier.set(id, list);
+    }
+    for (const [identifier, requests] of byIdentifier) {
+      this.sendRequest(
+        (packetId) => ({
+          type: PacketType.SUBSCRIBE,
+          packetId,
+          subscriptions: requests,
+          ...(identifier !== undefined && this.options.protocolVersion === 5
+            ? { properties: { subscriptionIdentifier: identifier } }
+            : {}),
+        }),
+        undefined,
+      ).catch((error: unknown) =>
+        this.emitError(new Error(`resubscribe failed: ${describe(error)}`)),
+      );
+    }
+  }
+
+  /** Sends a SUBSCRIBE or UNSUBSCRIBE and waits for its acknowledgement. */
+  private sendRequest(
+    build: (packetId: number) => Packet,
+    signal: AbortSignal | undefined,
+  ): Promise<Packet> {
+    if (this.stateValue !== "connected" || this.link === null)
+      return Promise.reject(new NotConnectedError());
+    if (signal?.aborted) return Promise.reject(new AbortedError(signal.reason));
+    const packetId = this.allocatePacketId();
+    if (packetId === 0) return Promise.reject(new NotConnectedError("no packet id is free"));
+    return new Promise((resolve, reject) => {
+      this.acks.set(packetId, { resolve, reject });
+      signal?.addEventListener(
+        "abort",
+        () => {
+          if (this.acks.delete(packetId)) reject(new AbortedError(signal.reason));
+        },
+        { once: true },
+      );
+      if (!this.sendOrClose(build(packetId))) {
+        this.acks.delete(packetId);
+        reject(new NotConnectedError());
+      }
+    });
+  }
+
+  // --- other operations ----------------------------------------------------------------------------
+
+  /** Sends PINGREQ and waits for PINGRESP. */
+  ping(): Promise<void> {
+    if (this.stateValue !== "connected") return Promise.reject(new NotConnectedError());
+    return new Promise((resolve, reject) => {
+      this.pings.push({ resolve, reject });
+      if (!this.sendOrClose({ type: PacketType.PINGREQ })) {
+        this.pings.pop();
+        reject(new NotConnectedError());
+      }
+    });
+  }
+
+  /**
+   * MQTT 5.0 request/response: publishes `payload` to `topic` with a Response Topic and
+   * Correlation Data, and resolves with the first message answering it.
+   */
+  async request(
+    topic: string,
+    payload: string | Uint8Array,
+    options: PublishOptions & { timeoutMs?: number } = {},
+  ): Promise<Msg> {
+    return this.requestResponse(topic, payload, options);
+  }
+
+  private responseSubscription: Promise<Subscription> | null = null;
+  private readonly pendingResponses = new Map<string, (msg: Msg) => void>();
+
+  private async requestResponse(
+    topic: string,
+    payload: string | Uint8Array,
+    options: PublishOptions & { timeoutMs?: number },
+  ): Promise<Msg> {
+    if (this.options.protocolVersion !== 5)
+      throw new NotConnectedError("request/response needs MQTT 5.0");
+    const responseTopic = `myqtt/response/${this.clientId}`;
+    if (this.responseSubscription === null) {
+      this.responseSubscription = this.subscribe(responseTopic, { qos: 1 }).then((sub) => {
+        void (async () => {
+          for await (const msg of sub) {
+            const key = bytesKey(msg.properties.correlationData);
+            const deliver = this.pendingResponses.get(key);
+            if (deliver !== undefined) {
+              this.pendingResponses.delete(key);
+              deliver(msg);
+            }
+          }
+        })();
+        return sub;
+      });
+      this.responseSubscription.catch(() => {
+        this.responseSubscription = null;
+      });
+    }
+    await this.responseSubscription;
+    const correlationData = randomBytes(16);
+    const key = bytesKey(correlationData);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    return new Promise<Msg>((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => {
+        this.pendingResponses.delete(key);
+        reject(new TimeoutError(`no response on ${topic} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pendingResponses.set(key, (msg) => {
+        this.timers.clearTimeout(timer);
+        resolve(msg);
+      });
+      options.signal?.addEventListener("abort", () => {
+        if (this.pendingResponses.delete(key)) {
+          this.timers.clearTimeout(timer);
+          reject(new AbortedError(options.signal?.reason));
+        }
+      });
+      this.publish(topic, payload, {
+        ...options,
+        qos: options.qos ?? 1,
+        properties: { ...options.properties, responseTopic, correlationData },
+      }).catch((error: unknown) => {
+        this.pendingResponses.delete(key);
+        this.timers.clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
+
+  // --- closing ---------------------------------------------------------------------------------------
+
+  /**
+   * Ends the session cleanly: waits (up to `timeoutMs`, default 10 s) for the QoS 1/2 publishes
+   * in flight, sends DISCONNECT (5.0: `reasonCode`), closes. Publishes still unacknowledged
+   * stay in the in-flight store for a later session of this client id.
+   */
+  async end(options: { timeoutMs?: number; reasonCode?: number } = {}): Promise<void> {
+    if (this.stateValue === "closed") return;
+    if (this.stateValue === "connected" && this.inflight.size + this.queue.length > 0) {
+      const deadline = this.timers.now() + (options.timeoutMs ?? 10_000);
+      while (
+        this.stateValue === "connected" &&
+        this.inflight.size + this.queue.length > 0 &&
+        this.timers.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    this.stateValue = "closing";
+    if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const link = this.link;
+    if (link !== null && !link.isClosed) {
+      const reasonCode = options.reasonCode ?? 0;
+      this.sendOrClose(
+        this.options.protocolVersion === 5 && reasonCode !== 0
+          ? { type: PacketType.DISCONNECT, reasonCode }
+          : { type: PacketType.DISCONNECT },
+      );
+      await new Promise<void>((resolve) => {
+        link.attach({ onPacket: () => undefined, onError: () => {}, onClose: () => resolve() });
+        link.end();
+      });
+    }
+    this.finishClose();
+  }
+
+  /** Closes at once, without DISCONNECT: the server publishes the will. */
+  destroy(): void {
+    if (this.stateValue === "closed") return;
+    this.stateValue = "closing";
+    if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    if (this.link !== null) this.link.destroy();
+    else this.finishClose();
+  }
+
+  private finishClose(): void {
+    if (
+      this.stateValue === "closed" &&
+      this.listenerCount("close") === 0 &&
+      this.subscriptions.size === 0
+    )
+      return;
+    this.stateValue = "closed";
+    this.keepAlive?.stop();
+    this.failPending(new ConnectionClosedError("the client closed"));
+    for (const sub of this.subscriptions) sub.end();
+    this.subscriptions.clear();
+    this.bySubscriptionId.clear();
+    this.emit("close");
+    this.removeAllListeners("close");
+  }
+
+  /** Rejects every operation still waiting (the in-flight store keeps the publishes). */
+  private failPending(error: Error): void {
+    for (const flow of this.inflight.values()) {
+      flow.waiter?.reject(error);
+      flow.waiter = null;
+    }
+    for (const flow of [...this.queue, ...this.queue0]) flow.waiter?.reject(error);
+    this.queue.length = 0;
+    this.queue0.length = 0;
+    this.queuedBytes = 0;
+    for (const waiter of this.acks.values()) waiter.reject(error);
+    this.acks.clear();
+    for (const waiter of this.pings.splice(0)) waiter.reject(error);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.end();
+  }
+}
+
+/** "host:port" (the first of a space-separated list) from a Server Reference. */
+function parseServerReference(
+  reference: string,
+  defaultPort: number,
+): { host: string; port: number } | null {
+  const first = reference.trim().split(/\s+/)[0];
+  if (!first) return null;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(first);
+  if (bracket) return { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : defaultPort };
+  const colon = first.lastIndexOf(":");
+  if (colon > 0 && /^\d+$/.test(first.slice(colon + 1)))
+    return { host: first.slice(0, colon), port: Number(first.slice(colon + 1)) };
+  return { host: first, port: defaultPort };
+}
+
+function bytesKey(bytes: Uint8Array | undefined): string {
+  return bytes === undefined ? "" : Buffer.from(bytes).toString("base64");
+}

@@ -1,0 +1,51 @@
+import type { PublishPacket } from "@myqtt/codec";
+
+/** A QoS 1/2 publish the server has not fully acknowledged. */
+export interface InflightEntry {
+  packetId: number;
+  /** "publish": waiting for PUBACK/PUBREC; "pubrel": PUBREL sent, waiting for PUBCOMP. */
+  state: "publish" | "pubrel";
+  packet: PublishPacket;
+}
+
+/**
+ * Where a client keeps its unacknowledged QoS 1/2 publishes, so they are resent after a
+ * reconnect (memory) or after a restart of the process (a durable store). Each method may
+ * return a promise: the client waits for it before the packet goes out, so what was sent
+ * was stored first.
+ */
+export interface InflightStore {
+  /** Everything stored for `clientId`, oldest first (called once before the first connect). */
+  load(clientId: string): InflightEntry[] | Promise<InflightEntry[]>;
+  put(clientId: string, entry: InflightEntry): void | Promise<void>;
+  delete(clientId: string, packetId: number): void | Promise<void>;
+  /** Forgets everything of `clientId` (a clean session). */
+  clear(clientId: string): void | Promise<void>;
+}
+
+/** The default store: in memory, per client id, insertion-ordered. */
+export class MemoryInflightStore implements InflightStore {
+  private readonly byClient = new Map<string, Map<number, InflightEntry>>();
+
+  load(clientId: string): InflightEntry[] {
+    return [...(this.byClient.get(clientId)?.values() ?? [])];
+  }
+
+  put(clientId: string, entry: InflightEntry): void {
+    let entries = this.byClient.get(clientId);
+    if (entries === undefined) {
+      entries = new Map();
+      this.byClient.set(clientId, entries);
+    }
+    // An update (publish → pubrel) keeps the entry's place in the order.
+    entries.set(entry.packetId, entry);
+  }
+
+  delete(clientId: string, packetId: number): void {
+    this.byClient.get(clientId)?.delete(packetId);
+  }
+
+  clear(clientId: string): void {
+    this.byClient.delete(clientId);
+  }
+}
