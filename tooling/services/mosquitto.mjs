@@ -41,7 +41,17 @@ export async function startMosquitto(extraConfig = []) {
       "this test needs Mosquitto: install it with `apt-get install mosquitto` (CI does)",
     );
   }
-  const port = await freePort();
+  // A free port can be taken by another test process before Mosquitto binds it: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(bin, await freePort(), extraConfig);
+    } catch (error) {
+      if (attempt === 5) throw error;
+    }
+  }
+}
+
+async function startOn(bin, port, extraConfig) {
   const dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
   const conf = join(dir, "mosquitto.conf");
   writeFileSync(

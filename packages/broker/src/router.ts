@@ -107,7 +107,9 @@ export class Router {
     }
     const qos = Math.min(msg.qos, sub.qos) as QoS;
     if (qos > seen.qos) seen.qos = qos;
-    if (sub.retainAsPublished && msg.retain) seen.retain = true;
+    // One copy serves every matching subscription: RETAIN stays only if all of them keep it
+    // [MQTT-3.3.1-12].
+    if (!sub.retainAsPublished) seen.retain = false;
     if (sub.subscriptionIdentifier !== undefined)
       (seen.ids ??= []).push(sub.subscriptionIdentifier);
   };

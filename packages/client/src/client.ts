@@ -97,11 +97,17 @@ interface Flow {
   packetId: number;
   state: "queued" | "publish" | "pubrel";
   sent: boolean;
+  /** The PUBREC reason code (5.0), reported when PUBCOMP completes the flow. */
+  pubrecCode?: number;
+  /** Bumped at each scheduled send: an older send still waiting for the store is dropped. */
+  generation: number;
 }
 
-/** What the client keeps of each filter, to subscribe again after a reconnect. */
+/** What the client keeps of each filter: to route its messages and to subscribe again. */
 interface FilterRecord {
   request: SubscriptionRequest;
+  /** The Subscription Identifier the server holds for this filter (5.0), if any. */
+  identifier: number | undefined;
   subscriptions: Set<Subscription>;
 }
 
@@ -138,11 +144,14 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   private readonly pings: Waiter<void>[] = [];
   private readonly filters = new Map<string, FilterRecord>();
   private readonly subscriptions = new Set<Subscription>();
-  private readonly bySubscriptionId = new Map<number, Subscription>();
+  /** Subscription Identifier → the filters the server holds under it. */
+  private readonly byIdentifier = new Map<number, Set<string>>();
   private nextSubscriptionId = 1;
   private readonly incomingQoS2 = new Set<number>();
   private lastPacketId = 0;
   private reconnectTimer: unknown = null;
+  /** The close was completed (pending work failed, subscriptions ended, "close" emitted). */
+  private finished = false;
   private attempt = 0;
   private host: string;
   private port: number;
@@ -152,6 +161,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     store: InflightStore,
     timers: Timers,
     random: () => number,
+    onMessage?: (topic: string, payload: Uint8Array, msg: Msg) => void,
   ) {
     super();
     this.options = options;
@@ -161,6 +171,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.host = options.host;
     this.port = options.port;
     this.clientId = options.clientId;
+    if (onMessage !== undefined) this.on("message", onMessage);
     // 3.1/3.1.1 servers need an id: make one up, with a clean session (as MyQtt does).
     if (this.clientId === "" && options.protocolVersion < 5) {
       this.clientId = `myqtt-${randomBytes(8).toString("hex")}`;
@@ -185,6 +196,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       options.inflightStore ?? new MemoryInflightStore(),
       options.timers ?? realTimers,
       options.random ?? Math.random,
+      options.onMessage,
     );
     await client.loadStore();
     try {
@@ -246,6 +258,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         packetId: entry.packetId,
         state: entry.state,
         sent: false,
+        generation: 0,
       };
       this.inflight.set(entry.packetId, flow);
       this.unsentCount++;
@@ -280,6 +293,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         }
         throw error;
       }
+      if (this.stateValue === "closing" || this.stateValue === "closed") {
+        // The client was closed while this attempt ran: it must not come back.
+        link.destroy();
+        return;
+      }
       this.adopt(link, reconnecting);
       return;
     }
@@ -288,6 +306,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /** A link is up: take the server's limits, resume the session, start keep alive. */
   private adopt(link: Link, reconnecting: boolean): void {
     const connack = link.connack!;
+    if (this.link !== null && this.link !== link) this.link.destroy();
     this.link = link;
     this.server = connack.properties ?? {};
     const assigned = this.server.assignedClientIdentifier;
@@ -362,14 +381,24 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
 
   private scheduleReconnect(): void {
     if (this.options.reconnect === false || this.stateValue !== "reconnecting") return;
-    const delay = backoffDelay(this.attempt++, this.options.reconnect, this.random);
+    const delay = this.immediate
+      ? 0
+      : backoffDelay(this.attempt++, this.options.reconnect, this.random);
+    this.immediate = false;
     this.reconnectTimer = this.timers.setTimeout(() => {
       this.reconnectTimer = null;
       if (this.stateValue !== "reconnecting") return;
-      this.establish(true).catch((error: unknown) => {
-        this.emitError(error instanceof Error ? error : new Error(String(error)));
-        this.scheduleReconnect();
-      });
+      this.attempting = true;
+      this.establish(true).then(
+        () => {
+          this.attempting = false;
+        },
+        (error: unknown) => {
+          this.attempting = false;
+          this.emitError(error instanceof Error ? error : new Error(String(error)));
+          this.scheduleReconnect();
+        },
+      );
     }, delay);
   }
 
@@ -379,13 +408,20 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.attempt = 0;
+    this.immediate = true;
     if (this.link !== null) {
       this.link.destroy();
       return;
     }
+    if (this.attempting) return; // one attempt at a time; it is under way
     this.stateValue = "reconnecting";
     this.scheduleReconnect();
   }
+
+  /** The next attempt goes without waiting (reconnect() was called). */
+  private immediate = false;
+  /** A connection attempt is under way. */
+  private attempting = false;
 
   private emitError(error: Error): void {
     // An 'error' event with no listener would throw: only emit when someone listens.
@@ -453,13 +489,16 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       return undefined;
     }
     const msg = new Msg(topic === p.topic ? p : { ...p, topic });
+    // Recorded at delivery: a resent copy on a resumed session is then recognised.
+    if (p.qos === 2) this.incomingQoS2.add(packetId);
     const held = this.dispatch(msg);
+    const link = this.link;
     const ack = (): void => {
+      // An ack belongs to its connection: on a later one the id may mean another message
+      // (the server resends what it still holds on a resumed session).
+      if (this.link !== link) return;
       if (p.qos === 1) this.sendOrClose({ type: PacketType.PUBACK, packetId });
-      else if (p.qos === 2) {
-        this.incomingQoS2.add(packetId);
-        this.sendOrClose({ type: PacketType.PUBREC, packetId });
-      }
+      else if (p.qos === 2) this.sendOrClose({ type: PacketType.PUBREC, packetId });
     };
     if (held === undefined) {
       ack();
@@ -474,10 +513,18 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     let held: Promise<unknown>[] | null = null;
     const ids = msg.properties.subscriptionIdentifiers;
     if (ids !== undefined && ids.length > 0) {
+      // Identifier → filters → every Subscription on them: two Subscriptions on one filter
+      // share the identifier the server holds for it.
+      const reached = new Set<Subscription>();
       for (const id of ids) {
-        const sub = this.bySubscriptionId.get(id);
-        const wait = sub?.push(msg);
-        if (wait !== undefined) (held ??= []).push(wait);
+        for (const f of this.byIdentifier.get(id) ?? []) {
+          for (const sub of this.filters.get(f)?.subscriptions ?? []) {
+            if (reached.has(sub) || !sub.matches(msg.topic)) continue;
+            reached.add(sub);
+            const wait = sub.push(msg);
+            if (wait !== undefined) (held ??= []).push(wait);
+          }
+        }
       }
     } else if (this.subscriptions.size > 0) {
       for (const sub of this.subscriptions) {
@@ -536,17 +583,26 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       this.complete(flow, reasonCode, PacketType.PUBREC);
       return;
     }
-    if (flow.state !== "pubrel") {
-      flow.state = "pubrel";
-      this.persist(flow);
+    if (flow.state === "pubrel") {
+      this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId });
+      return;
     }
-    this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId });
+    flow.state = "pubrel";
+    flow.pubrecCode = reasonCode;
+    // The new state is stored before PUBREL goes out.
+    this.afterStore(this.persist(flow), () =>
+      this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId }),
+    );
   }
 
   private onPubcomp(p: AckPacket): void {
     const flow = this.inflight.get(p.packetId);
     if (flow === undefined || flow.state !== "pubrel") return;
-    this.complete(flow, 0, PacketType.PUBCOMP);
+    this.complete(
+      flow,
+      (p.reasonCode ?? 0) >= 0x80 ? (p.reasonCode ?? 0) : (flow.pubrecCode ?? 0),
+      PacketType.PUBCOMP,
+    );
   }
 
   private onSubAck(p: SubackPacket | UnsubackPacket): void {
@@ -680,6 +736,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         packetId: 0,
         state: "queued",
         sent: false,
+        generation: 0,
       };
       if (!this.enqueueOrSend(flow)) return;
       const signal = options.signal;
@@ -706,6 +763,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         packetId: 0,
         state: "queued",
         sent: false,
+        generation: 0,
       };
       if (!this.checkOfflineRoom(flow)) return;
       this.queue0.push(flow);
@@ -758,25 +816,56 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     flow.packet = { ...flow.packet, packetId: id };
     flow.state = "publish";
     this.inflight.set(id, flow);
-    this.persist(flow);
-    flow.sent = this.sendPublish(flow.packet);
-    if (flow.sent) this.sentCount++;
-    else this.unsentCount++;
+    // It counts against the window from now on, sent or waiting for the store.
+    flow.sent = true;
+    this.sentCount++;
+    const generation = ++flow.generation;
+    this.afterStore(this.persist(flow), () => {
+      if (flow.generation !== generation || !flow.sent || this.inflight.get(id) !== flow) return;
+      if (!this.sendPublish(flow.packet)) {
+        flow.sent = false;
+        this.sentCount--;
+        this.unsentCount++;
+      }
+    });
     return true;
   }
 
-  private persist(flow: Flow): void {
+  /** Stores a flow's state; a promise when the store answers with one. */
+  private persist(flow: Flow): Promise<void> | undefined {
     const entry: InflightEntry = {
       packetId: flow.packetId,
       state: flow.state === "pubrel" ? "pubrel" : "publish",
       packet: flow.packet,
     };
     const result = this.store.put(this.clientId, entry);
-    if (result !== undefined)
-      result.catch((error: unknown) =>
-        this.emitError(new Error(`in-flight store failed: ${describe(error)}`)),
-      );
+    return result === undefined ? undefined : result;
   }
+
+  /**
+   * Runs `send` once `stored` settled, in the order of the calls: a packet never goes out
+   * before its state is stored, nor before an earlier packet.
+   */
+  private afterStore(stored: Promise<void> | undefined, send: () => void): void {
+    if (stored === undefined && this.storing === null) {
+      send();
+      return;
+    }
+    const previous = this.storing ?? Promise.resolve();
+    const next = previous
+      .then(() => stored)
+      .then(send, (error: unknown) => {
+        this.emitError(new Error(`in-flight store failed: ${describe(error)}`));
+        send();
+      });
+    this.storing = next;
+    void next.then(() => {
+      if (this.storing === next) this.storing = null;
+    });
+  }
+
+  /** The chain of store operations not finished yet (null: none). */
+  private storing: Promise<void> | null = null;
 
   /** Sends a PUBLISH (topic alias applied); false when there is no connection. */
   private sendPublish(packet: PublishPacket): boolean {
@@ -800,8 +889,14 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.inflight.delete(flow.packetId);
     if (flow.sent) this.sentCount--;
     else this.unsentCount--;
-    const result = this.store.delete(this.clientId, flow.packetId);
-    if (result !== undefined) result.catch(() => {});
+    const packetId = flow.packetId;
+    this.afterStore(undefined, () => {
+      const result = this.store.delete(this.clientId, packetId);
+      if (result !== undefined)
+        result.catch((error: unknown) =>
+          this.emitError(new Error(`in-flight store failed: ${describe(error)}`)),
+        );
+    });
     const waiter = flow.waiter;
     flow.waiter = null;
     if (waiter !== null) {
@@ -837,14 +932,28 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       for (const flow of this.inflight.values()) {
         if (flow.sent) continue;
         if (this.sentCount >= window) return;
-        const ok =
-          flow.state === "pubrel"
-            ? this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId })
-            : this.sendPublish({ ...flow.packet, dup: true });
-        if (!ok) return;
         flow.sent = true;
         this.sentCount++;
         this.unsentCount--;
+        // Behind any store write still running: nothing goes out before its state is stored.
+        const generation = ++flow.generation;
+        this.afterStore(undefined, () => {
+          if (
+            flow.generation !== generation ||
+            !flow.sent ||
+            this.inflight.get(flow.packetId) !== flow
+          )
+            return;
+          const ok =
+            flow.state === "pubrel"
+              ? this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId })
+              : this.sendPublish({ ...flow.packet, dup: true });
+          if (!ok) {
+            flow.sent = false;
+            this.sentCount--;
+            this.unsentCount++;
+          }
+        });
       }
     }
     while (this.queue0.length > 0) {
@@ -924,7 +1033,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       }
       return r;
     });
-    // Registered before SUBACK: retained messages may arrive right behind it.
+    // Registered before SUBSCRIBE goes out: retained messages follow right behind SUBACK.
     const subscription = new Subscription(
       this,
       filters,
@@ -934,7 +1043,18 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       options.iterate ?? true,
     );
     this.subscriptions.add(subscription);
-    if (identifier !== undefined) this.bySubscriptionId.set(identifier, subscription);
+    const before = new Map<string, FilterRecord | undefined>();
+    for (const request of requests) {
+      const f = request.topicFilter;
+      const record = this.filters.get(f);
+      before.set(
+        f,
+        record === undefined
+          ? undefined
+          : { ...record, subscriptions: new Set(record.subscriptions) },
+      );
+      this.setFilter(f, request, identifier, subscription);
+    }
     let suback: SubackPacket;
     try {
       suback = (await this.sendRequest(
@@ -949,33 +1069,89 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         options.signal,
       )) as SubackPacket;
     } catch (error) {
-      this.forget(subscription);
+      this.subscriptions.delete(subscription);
+      for (const [f, record] of before) this.restoreFilter(f, record);
       throw error;
     }
     subscription.granted.push(...suback.reasonCodes);
     const refused = suback.reasonCodes.findIndex((code) => code >= 0x80);
     if (refused >= 0) {
-      this.forget(subscription);
-      const granted = filters.filter((_, i) => (suback.reasonCodes[i] ?? 0x80) < 0x80);
-      if (granted.length > 0) await this.sendUnsubscribe(granted).catch(() => {});
+      this.subscriptions.delete(subscription);
+      const drop: string[] = [];
+      filters.forEach((f, i) => {
+        const previous = before.get(f);
+        if ((suback.reasonCodes[i] ?? 0x80) >= 0x80 || previous !== undefined) {
+          // Refused, or granted on a filter others use (the server now holds it as asked).
+          if ((suback.reasonCodes[i] ?? 0x80) >= 0x80) this.restoreFilter(f, previous);
+          else this.filters.get(f)?.subscriptions.delete(subscription);
+        } else {
+          this.restoreFilter(f, undefined);
+          drop.push(f);
+        }
+      });
+      if (drop.length > 0) await this.sendUnsubscribe(drop).catch(() => {});
       throw new SubscribeError(filters[refused]!, suback.reasonCodes[refused]!);
     }
-    for (const request of requests) {
-      let record = this.filters.get(request.topicFilter);
-      if (record === undefined) {
-        record = { request, subscriptions: new Set() };
-        this.filters.set(request.topicFilter, record);
-      } else {
-        record.request = request;
-      }
-      record.subscriptions.add(subscription);
-    }
     return subscription;
+  }
+
+  /** Records `subscription` on filter `f`, as the server will hold it (request, identifier). */
+  private setFilter(
+    f: string,
+    request: SubscriptionRequest,
+    identifier: number | undefined,
+    subscription: Subscription,
+  ): void {
+    let record = this.filters.get(f);
+    if (record === undefined) {
+      record = { request, identifier: undefined, subscriptions: new Set() };
+      this.filters.set(f, record);
+    }
+    record.request = request;
+    this.indexFilter(f, record, identifier);
+    record.subscriptions.add(subscription);
+  }
+
+  /** Puts filter `f` back as it was (or removes it). */
+  private restoreFilter(f: string, previous: FilterRecord | undefined): void {
+    const current = this.filters.get(f);
+    if (current !== undefined) this.indexFilter(f, current, undefined);
+    if (previous === undefined) {
+      this.filters.delete(f);
+      return;
+    }
+    this.filters.set(f, previous);
+    this.indexFilter(f, previous, previous.identifier, true);
+  }
+
+  private indexFilter(
+    f: string,
+    record: FilterRecord,
+    identifier: number | undefined,
+    force = false,
+  ): void {
+    if (!force && record.identifier === identifier) return;
+    if (record.identifier !== undefined) {
+      const set = this.byIdentifier.get(record.identifier);
+      set?.delete(f);
+      if (set?.size === 0) this.byIdentifier.delete(record.identifier);
+    }
+    record.identifier = identifier;
+    if (identifier !== undefined) {
+      let set = this.byIdentifier.get(identifier);
+      if (set === undefined) {
+        set = new Set();
+        this.byIdentifier.set(identifier, set);
+      }
+      set.add(f);
+    }
   }
 
   /** Unsubscribes from filters; resolves with the 5.0 reason codes (0 each on 3.1.1). */
   async unsubscribe(filter: string | readonly string[], signal?: AbortSignal): Promise<number[]> {
     const filters = typeof filter === "string" ? [filter] : [...filter];
+    if (filters.length === 0) throw new RangeError("unsubscribe needs at least one topic filter");
+    for (const f of filters) validateTopicFilter(f);
     for (const f of filters) {
       const record = this.filters.get(f);
       if (record !== undefined) {
@@ -983,7 +1159,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
           sub.end();
           this.forget(sub);
         }
-        this.filters.delete(f);
+        this.restoreFilter(f, undefined);
       }
     }
     return this.sendUnsubscribe(filters, signal);
@@ -1006,7 +1182,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       if (record === undefined) continue;
       record.subscriptions.delete(subscription);
       if (record.subscriptions.size === 0) {
-        this.filters.delete(f);
+        this.restoreFilter(f, undefined);
         orphaned.push(f);
       }
     }
@@ -1017,16 +1193,13 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
 
   private forget(subscription: Subscription): void {
     this.subscriptions.delete(subscription);
-    if (subscription.identifier !== undefined)
-      this.bySubscriptionId.delete(subscription.identifier);
   }
 
   /** After a reconnect without a session: subscribe again to every filter in use. */
   private resubscribe(): void {
     const byIdentifier = new Map<number | undefined, SubscriptionRequest[]>();
     for (const record of this.filters.values()) {
-      const first = record.subscriptions.values().next().value as Subscription | undefined;
-      const id = first?.identifier;
+      const id = record.identifier;
       const list = byIdentifier.get(id) ?? [];
       list.push(record.request);
       byIdentifier.set(id, list);
@@ -1209,18 +1382,15 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   }
 
   private finishClose(): void {
-    if (
-      this.stateValue === "closed" &&
-      this.listenerCount("close") === 0 &&
-      this.subscriptions.size === 0
-    )
-      return;
+    if (this.finished) return;
+    this.finished = true;
     this.stateValue = "closed";
     this.keepAlive?.stop();
     this.failPending(new ConnectionClosedError("the client closed"));
     for (const sub of this.subscriptions) sub.end();
     this.subscriptions.clear();
-    this.bySubscriptionId.clear();
+    this.byIdentifier.clear();
+    this.filters.clear();
     this.emit("close");
     this.removeAllListeners("close");
   }

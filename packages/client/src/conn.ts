@@ -70,6 +70,8 @@ export type OnCloseHandler<D = unknown> = (conn: Conn, data: D) => void;
 export type OnReconnectHandler<D = unknown> = (conn: Conn, data: D) => void;
 
 let lastConnId = 0;
+/** How long close() lets publishes nobody waits for complete. */
+const CLOSE_GRACE_MS = 1000;
 
 /** Seconds as MyQtt counts them: -1 waits (practically) forever, 0 does not wait. */
 function waitMs(seconds: number): number {
@@ -105,6 +107,8 @@ export class Conn {
   private nextHandle = 1;
   private onReconnect: { handler: OnReconnectHandler; data: unknown } | null = null;
   private readonly nextWaiters: AsyncQueue<Msg>[] = [];
+  /** pub() calls still waiting for their acknowledgement: close() waits for these only. */
+  private readonly waitingPubs = new Set<Promise<unknown>>();
 
   private constructor(
     ctx: Ctx,
@@ -301,8 +305,13 @@ export class Conn {
   async unsub(topic: string, waitSeconds = 10): Promise<boolean> {
     const client = this.client;
     if (client === null || !client.connected) return false;
+    if (waitSeconds === 0) {
+      // MyQtt: 0 sends and does not wait.
+      client.unsubscribe(topic).catch(() => {});
+      return true;
+    }
     try {
-      await within(waitMs(waitSeconds || 10), (signal) => client.unsubscribe(topic, signal));
+      await within(waitMs(waitSeconds), (signal) => client.unsubscribe(topic, signal));
       return true;
     } catch {
       return false;
@@ -341,7 +350,13 @@ export class Conn {
           waitMs(waitSeconds),
         );
       });
-      await Promise.race([done, timeout]);
+      const waited = Promise.race([done, timeout]);
+      this.waitingPubs.add(waited);
+      try {
+        await waited;
+      } finally {
+        this.waitingPubs.delete(waited);
+      }
       return true;
     } catch (error) {
       done.catch(() => {});
@@ -356,16 +371,23 @@ export class Conn {
   async ping(waitSeconds = 10): Promise<boolean> {
     const client = this.client;
     if (client === null || !client.connected) return false;
+    const pong = client.ping();
+    if (waitSeconds === 0) {
+      // MyQtt: 0 sends the PINGREQ and does not wait.
+      pong.catch(() => {});
+      return true;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
-        client.ping(),
+        pong,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("no PINGRESP")), waitMs(waitSeconds || 10));
+          timer = setTimeout(() => reject(new Error("no PINGRESP")), waitMs(waitSeconds));
         }),
       ]);
       return true;
     } catch {
+      pong.catch(() => {});
       return false;
     } finally {
       clearTimeout(timer);
@@ -404,10 +426,17 @@ export class Conn {
     this.onReconnect = handler === null ? null : { handler: handler as OnReconnectHandler, data };
   }
 
-  /** Flushes what is pending, then DISCONNECT: no will. */
+  /**
+   * Waits for the pub() calls still waiting (each bounded by its own wait), flushes, then
+   * DISCONNECT: no will. A publish nobody waits for (wait 0, or timed out) does not hold it up;
+   * if unacknowledged it stays in the in-flight store.
+   */
   async close(): Promise<void> {
     this.statusValue = ConnStatus.CONNECTION_CLOSE_CALLED;
-    await this.client?.end();
+    await Promise.allSettled([...this.waitingPubs]);
+    // A short grace for what is in flight with nobody waiting (wait 0): it is usually acked
+    // at once; what is not stays in the in-flight store.
+    await this.client?.end({ timeoutMs: CLOSE_GRACE_MS });
   }
 
   /** Drops the connection at once, without DISCONNECT: the server publishes the will. */

@@ -19,7 +19,11 @@ export interface InflightStore {
   load(clientId: string): InflightEntry[] | Promise<InflightEntry[]>;
   put(clientId: string, entry: InflightEntry): void | Promise<void>;
   delete(clientId: string, packetId: number): void | Promise<void>;
-  /** Forgets everything of `clientId` (a clean session). */
+  /**
+   * Forgets everything of `clientId`. The client never calls it on its own: even with a clean
+   * session it sends again what a previous run left unacknowledged (at least once, rather than
+   * lost); an application that wants to drop that calls it before connecting.
+   */
   clear(clientId: string): void | Promise<void>;
 }
 

@@ -35,6 +35,9 @@ export class Link implements PacketChannelHandlers {
   /** Epoch ms of the last packet sent (keep alive). */
   lastSentAt = 0;
   private handlers: LinkHandlers | null = null;
+  /** Packets behind the CONNACK wait for the handlers (the channel holds the rest in order). */
+  private attached: Promise<void> | null = null;
+  private release: (() => void) | null = null;
   private handshake: { resolve: (p: ConnackPacket) => void; reject: (e: Error) => void } | null =
     null;
   private closed = false;
@@ -131,6 +134,10 @@ export class Link implements PacketChannelHandlers {
   /** Hands the established link its handlers (after CONNACK). */
   attach(handlers: LinkHandlers): void {
     this.handlers = handlers;
+    const release = this.release;
+    this.release = null;
+    this.attached = null;
+    release?.();
     if (this.closed) handlers.onClose(this.closeError);
   }
 
@@ -171,7 +178,12 @@ export class Link implements PacketChannelHandlers {
       this.destroy();
       return undefined;
     }
-    return this.handlers?.onPacket(packet);
+    if (this.handlers !== null) return this.handlers.onPacket(packet);
+    // A resumed session sends its messages right behind the CONNACK: keep them for attach().
+    this.attached ??= new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+    return this.attached.then(() => this.handlers?.onPacket(packet));
   }
 
   onError(error: unknown): void {

@@ -1,5 +1,5 @@
 import type { ConnectProperties, ProtocolVersion, QoS, WillProperties } from "@myqtt/codec";
-import type { Connector } from "@myqtt/core";
+import type { Connector, Msg } from "@myqtt/core";
 import type { BackoffOptions } from "./backoff.js";
 import type { InflightStore } from "./inflight-store.js";
 import type { Timers } from "./timers.js";
@@ -65,6 +65,11 @@ export interface ClientOptions {
   inflightStore?: InflightStore;
   /** Messages a subscription buffers for a slow reader before the client stops reading (default 1000). */
   subscriptionBuffer?: number;
+  /**
+   * A "message" listener registered before the first CONNECT: a persistent session's queued
+   * messages arrive right behind the CONNACK, before connect() resolves.
+   */
+  onMessage?: (topic: string, payload: Uint8Array, msg: Msg) => void;
   /** The clock (tests inject a fake one). */
   timers?: Timers;
   /** Random numbers in [0, 1) for backoff jitter (tests inject a fixed one). */

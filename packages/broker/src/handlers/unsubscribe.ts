@@ -1,4 +1,4 @@
-import { PacketType, ReasonCode, type UnsubscribePacket } from "@myqtt/codec";
+import { isValidTopicFilter, PacketType, ReasonCode, type UnsubscribePacket } from "@myqtt/codec";
 import { describe, LogLevel } from "@myqtt/core";
 import type { ServerConn } from "../server-conn.js";
 import { isPromise } from "../util.js";
@@ -55,6 +55,7 @@ export function handleUnsubscribe(
 }
 
 function remove(conn: ServerConn, filter: string, allowed: boolean): number {
+  if (!isValidTopicFilter(filter)) return ReasonCode.TOPIC_FILTER_INVALID;
   if (!allowed) return ReasonCode.NOT_AUTHORIZED;
   const session = conn.session;
   if (session === null) return ReasonCode.UNSPECIFIED_ERROR;
