@@ -1,0 +1,619 @@
+// The MyQtt-shaped Conn: every call of its surface with the semantics of MyQtt (reference
+// §2.3-2.5): connect never throws, boolean results, seconds for waits (milliseconds for
+// getNext), handlers with (ctx, conn, msg, data), on_close handles, automatic reconnect.
+import { randomBytes } from "node:crypto";
+import { ReasonCode } from "@myqtt/codec";
+import { ConnackCode, type Ctx, type Msg, PublishCode, QOS_DENIED } from "@myqtt/core";
+import { describe, expect, it } from "vitest";
+import { Conn, ConnOpts, ConnStatus, MqttClient } from "../src/index.js";
+import { clientCtx, closedPort, muteServer, settledWithin, silentServer } from "./api-helpers.js";
+import { client, mosquitto, sleep, startBroker, type TestServer, until } from "./helpers.js";
+
+/** A broker that checks aspl/test when credentials are given (the manual's on_connect). */
+function authBroker() {
+  return startBroker({}, (ctx) =>
+    ctx.setOnConnect((_ctx, conn) =>
+      conn.username !== null && (conn.username !== "aspl" || conn.password !== "test")
+        ? ConnackCode.BAD_USERNAME_OR_PASSWORD
+        : ConnackCode.ACCEPTED,
+    ),
+  );
+}
+
+async function connected(
+  ctx: Ctx,
+  server: TestServer,
+  clientId: string | null = null,
+  opts?: ConnOpts,
+): Promise<Conn> {
+  const conn = await Conn.connect(ctx, "127.0.0.1", server.port, clientId, false, 0, opts);
+  if (!conn.isOk()) throw new Error(`connect failed: ${conn.errorMsg}`);
+  return conn;
+}
+
+describe("Conn.connect never throws", () => {
+  it("an invalid port: not ok, an error message, lastErr -2", async () => {
+    const ctx = await clientCtx();
+    for (const port of ["not-a-port", "70000", 0]) {
+      const conn = await Conn.connect(ctx, "127.0.0.1", port);
+      expect(conn.isOk()).toBe(false);
+      expect(conn.lastErr).toBe(ConnackCode.UNABLE_TO_CONNECT);
+      expect(conn.errorMsg).toBeTruthy();
+      expect(conn.status).toBe(ConnStatus.CONNECTION_ERROR);
+      expect(conn.client).toBeNull();
+    }
+  });
+
+  it("a closed port: lastErr -2", async () => {
+    const ctx = await clientCtx();
+    const conn = await Conn.connect(ctx, "127.0.0.1", String(await closedPort()));
+    expect(conn.isOk()).toBe(false);
+    expect(conn.lastErr).toBe(ConnackCode.UNABLE_TO_CONNECT);
+    expect(conn.errorMsg).toMatch(/./);
+  });
+
+  it("a server that never answers: lastErr -3 after the connect timeout", async () => {
+    const ctx = await clientCtx();
+    const silent = await silentServer();
+    const opts = new ConnOpts();
+    opts.connectTimeoutMs = 300;
+    const started = Date.now();
+    const conn = await Conn.connect(ctx, "127.0.0.1", silent.port, null, false, 0, opts);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(conn.isOk()).toBe(false);
+    expect(conn.lastErr).toBe(ConnackCode.CONNECT_TIMEOUT);
+    expect(conn.errorMsg).toBeTruthy();
+  });
+
+  it("refused credentials: lastErr 4 (3.1.1) or 0x86 (5.0); right ones connect", async () => {
+    const ctx = await clientCtx();
+    const server = await authBroker();
+    const bad = new ConnOpts();
+    bad.setAuth("aspl", "wrong");
+    const v4 = await Conn.connect(ctx, "127.0.0.1", server.port, "c-bad4", false, 0, bad);
+    expect(v4.isOk()).toBe(false);
+    expect(v4.lastErr).toBe(ConnackCode.BAD_USERNAME_OR_PASSWORD);
+    expect(v4.errorMsg).toBeTruthy();
+
+    const bad5 = new ConnOpts();
+    bad5.setAuth("aspl", "wrong");
+    bad5.setProtocolVersion(5);
+    const v5 = await Conn.connect(ctx, "127.0.0.1", server.port, "c-bad5", false, 0, bad5);
+    expect(v5.isOk()).toBe(false);
+    expect(v5.lastErr).toBe(ReasonCode.BAD_USER_NAME_OR_PASSWORD);
+
+    const good = new ConnOpts();
+    good.setAuth("aspl", "test");
+    const ok = await Conn.connect(ctx, "127.0.0.1", server.port, "c-good", false, 0, good);
+    expect(ok.isOk()).toBe(true);
+    expect(ok.lastErr).toBe(ConnackCode.ACCEPTED);
+    expect(ok.errorMsg).toBeNull();
+    expect(ok.status).toBe(ConnStatus.OK);
+    expect(ok.username).toBe("aspl");
+  });
+});
+
+describe("Conn attributes", () => {
+  it("host, port, hostIp, localAddr, localPort, role, ctx, id, clientId", async () => {
+    const ctx = await clientCtx();
+    const seen: { clientId: string; clean: boolean; port: number }[] = [];
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnConnect((_ctx, conn) => {
+        seen.push({ clientId: conn.clientId, clean: conn.cleanSession, port: conn.port });
+        return 0;
+      }),
+    );
+    const a = await Conn.connect(ctx, "127.0.0.1", String(server.port), "conn-attr", false);
+    expect(a.isOk()).toBe(true);
+    expect(a.host).toBe("127.0.0.1");
+    expect(a.port).toBe(server.port);
+    expect(a.hostIp).toBe("127.0.0.1");
+    expect(a.localAddr).toBe("127.0.0.1");
+    expect(a.localPort).toBe(seen[0]?.port);
+    expect(a.role).toBe("initiator");
+    expect(a.ctx).toBe(ctx);
+    expect(a.clientId).toBe("conn-attr");
+    expect(a.client).toBeInstanceOf(MqttClient);
+    expect(seen[0]).toMatchObject({ clientId: "conn-attr", clean: false });
+
+    // A null client id: one is generated, and the session is forced clean.
+    const b = await Conn.connect(ctx, "127.0.0.1", server.port, null, false);
+    expect(b.isOk()).toBe(true);
+    expect(b.clientId).not.toBe("");
+    expect(seen[1]).toMatchObject({ clientId: b.clientId, clean: true });
+    expect(b.id).not.toBe(a.id);
+  });
+
+  it("setData / getData keep per-connection values", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const value = { n: 1 };
+    conn.setData("key", value);
+    expect(conn.getData("key")).toBe(value);
+    expect(conn.getData("other")).toBeUndefined();
+    conn.setData("key", null);
+    expect(conn.getData("key")).toBeUndefined();
+  });
+});
+
+describe("Conn sub / unsub / pub / ping / getNext", () => {
+  for (const [name, start] of [
+    ["our broker", () => startBroker()],
+    ["Mosquitto", () => mosquitto()],
+  ] as const) {
+    it(`sub returns [ok, granted]; pub and getNext deliver; unsub stops (${name})`, async () => {
+      const ctx = await clientCtx();
+      const server = await start();
+      const conn = await connected(ctx, server);
+      expect(await conn.sub("c/topic", 2, 10)).toEqual([true, 2]);
+      expect(await conn.sub("c/q1", 1)).toEqual([true, 1]);
+      // getNext must wait before the message comes: one arriving with no taker is dropped.
+      const next = conn.getNext(2000);
+      expect(await conn.pub("c/topic", "hello", 1, false, 10)).toBe(true);
+      const msg = await next;
+      expect(msg?.topic).toBe("c/topic");
+      expect(msg?.content).toBe("hello");
+      expect(msg?.qos).toBe(1);
+      expect(await conn.ping(10)).toBe(true);
+      expect(await conn.unsub("c/topic", 10)).toBe(true);
+      const none = conn.getNext(300);
+      expect(await conn.pub("c/topic", "after unsub", 1, false, 10)).toBe(true);
+      expect(await none).toBeNull();
+    });
+  }
+
+  it("getNext(timeoutMs) returns null on timeout, after about that many milliseconds", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const started = Date.now();
+    expect(await conn.getNext(200)).toBeNull();
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(180);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it("getNext waits for a message that comes later", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const other = await connected(ctx, server);
+    await conn.sub("later/#", 1);
+    const waiting = conn.getNext(3000);
+    await sleep(50);
+    expect(await other.pub("later/1", "one", 1, false, 10)).toBe(true);
+    expect((await waiting)?.content).toBe("one");
+  });
+
+  it("getNext(0) waits without limit: concurrent calls take messages in order; close gives null", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const other = await connected(ctx, server);
+    await conn.sub("order/#", 1);
+    const first = conn.getNext(0);
+    const second = conn.getNext(0);
+    await other.pub("order/1", "one", 1, false, 10);
+    await other.pub("order/2", "two", 1, false, 10);
+    expect((await first)?.content).toBe("one");
+    expect((await second)?.content).toBe("two");
+    const forever = conn.getNext(0);
+    expect(await settledWithin(forever, 200)).toBe("pending");
+    await conn.close();
+    expect(await forever).toBeNull();
+    // A closed connection answers at once.
+    expect(await conn.getNext(0)).toBeNull();
+  });
+
+  it("sub refused by the server: [false, 0x80]; a lower grant is reported", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnSubscribe((_ctx, _conn, filter, qos) =>
+        filter === "forbidden" ? QOS_DENIED : filter === "downgraded" ? 0 : qos,
+      ),
+    );
+    const conn = await connected(ctx, server);
+    expect(await conn.sub("forbidden", 1, 10)).toEqual([false, 0x80]);
+    expect(await conn.sub("downgraded", 2, 10)).toEqual([true, 0]);
+    expect(await conn.sub("allowed", 1, 10)).toEqual([true, 1]);
+    expect(conn.isOk()).toBe(true);
+  });
+
+  it("pub wait 0 returns at once; pub wait N is false when the server discards (no ack in N s)", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnPublish((_ctx, _conn, msg) =>
+        msg.topic === "discard/this/topic" ? PublishCode.DISCARD : PublishCode.OK,
+      ),
+    );
+    const conn = await connected(ctx, server);
+    // wait 0: handed over, done, whatever the server does.
+    let started = Date.now();
+    expect(await conn.pub("discard/this/topic", "x", 1, false, 0)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(200);
+    // wait 1: nothing acknowledges it within 1 s, at QoS 1 and at QoS 2.
+    started = Date.now();
+    const [q1, q2, ok] = await Promise.all([
+      conn.pub("discard/this/topic", "x", 1, false, 1),
+      conn.pub("discard/this/topic", "x", 2, false, 1),
+      conn.pub("kept/topic", "x", 2, false, 1),
+    ]);
+    const elapsed = Date.now() - started;
+    expect([q1, q2, ok]).toEqual([false, false, true]);
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(2500);
+    // QoS 0 is done once sent.
+    expect(await conn.pub("discard/this/topic", "x", 0, false, 1)).toBe(true);
+    expect(conn.isOk()).toBe(true);
+  });
+
+  it("waits are in seconds: sub and unsub give up after N s; wait 0 does not wait", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) => {
+      // The server answers SUBSCRIBE and UNSUBSCRIBE of slow/... after 1.5 s.
+      bctx.setOnSubscribe(async (_ctx, _conn, filter, qos) => {
+        if (filter.startsWith("slow/")) await sleep(1500);
+        return qos;
+      });
+      bctx.setOnUnsubscribe(async (_ctx, _conn, filter) => {
+        if (filter.startsWith("slow/")) await sleep(1500);
+        return true;
+      });
+    });
+    const a = await connected(ctx, server);
+    const b = await connected(ctx, server);
+    const c = await connected(ctx, server);
+    const d = await connected(ctx, server);
+    const timed = async <T>(p: Promise<T>): Promise<[T, number]> => {
+      const started = Date.now();
+      const value = await p;
+      return [value, Date.now() - started];
+    };
+    const [[sub1, subMs], [unsub1, unsubMs], [sub0, sub0Ms], [unsub0, unsub0Ms]] =
+      await Promise.all([
+        timed(a.sub("slow/a", 1, 1)),
+        timed(b.unsub("slow/b", 1)),
+        timed(c.sub("slow/c", 1, 0)),
+        timed(d.unsub("slow/d", 0)),
+      ]);
+    expect(sub1[0]).toBe(false);
+    expect(subMs).toBeGreaterThanOrEqual(900);
+    expect(subMs).toBeLessThan(1450);
+    expect(unsub1).toBe(false);
+    expect(unsubMs).toBeGreaterThanOrEqual(900);
+    expect(unsubMs).toBeLessThan(1450);
+    // wait 0: handed over, not waited for.
+    expect(sub0).toEqual([true, 1]);
+    expect(sub0Ms).toBeLessThan(300);
+    expect(unsub0).toBe(true);
+    expect(unsub0Ms).toBeLessThan(300);
+  });
+
+  it("ping(N) is false when no PINGRESP comes within N s; ping(0) does not wait", async () => {
+    const ctx = await clientCtx();
+    const mute = await muteServer();
+    const conn = await Conn.connect(ctx, "127.0.0.1", mute.port, "pinger", true);
+    expect(conn.isOk()).toBe(true);
+    const started = Date.now();
+    const waiting = conn.ping(1);
+    // wait 0: the PINGREQ is sent, nothing is waited for.
+    expect(await settledWithin(conn.ping(0), 500)).toEqual({ status: "fulfilled", value: true });
+    expect(await waiting).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("5.0: a publish the server refuses makes pub return false", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const opts = new ConnOpts();
+    opts.setProtocolVersion(5);
+    const conn = await connected(ctx, server, "conn-v5", opts);
+    expect(conn.client?.options.protocolVersion).toBe(5);
+    expect(await conn.pub("$SYS/x", "no", 1, false, 10)).toBe(false);
+    expect(await conn.pub("fine/x", "yes", 1, false, 10)).toBe(true);
+  });
+});
+
+describe("Conn handlers", () => {
+  it("setOnMsg(handler(ctx, conn, msg, data), data); null stops it", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const calls: [Ctx, Conn, string, string][] = [];
+    conn.setOnMsg((hctx, hconn, msg, data) => calls.push([hctx, hconn, msg.content, data]), "ud");
+    await conn.sub("h/#", 1);
+    await conn.pub("h/1", "one", 1, false, 10);
+    await until(() => calls.length === 1);
+    expect(calls[0]?.[0]).toBe(ctx);
+    expect(calls[0]?.[1]).toBe(conn);
+    expect(calls[0]?.slice(2)).toEqual(["one", "ud"]);
+    conn.setOnMsg(null);
+    await conn.pub("h/2", "two", 1, false, 10);
+    await sleep(100);
+    expect(calls.length).toBe(1);
+  });
+
+  it("a handler that throws is logged; the connection and later messages are fine", async () => {
+    const ctx = await clientCtx();
+    const logged: string[] = [];
+    ctx.setLogHandler((_ctx, _file, _line, _level, message) => logged.push(message));
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const got: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => {
+      got.push(msg.content);
+      if (msg.content === "boom") throw new Error("handler exploded");
+    });
+    await conn.sub("t/#", 2);
+    await conn.pub("t/1", "boom", 2, false, 10);
+    await conn.pub("t/2", "fine", 2, false, 10);
+    await until(() => got.length === 2);
+    expect(got).toEqual(["boom", "fine"]);
+    expect(conn.isOk()).toBe(true);
+    expect(logged.some((line) => line.includes("handler exploded"))).toBe(true);
+  });
+
+  it("a message arriving while no handler is set is dropped", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    await conn.sub("drop/#", 1);
+    expect(await conn.pub("drop/1", "nobody listens", 1, false, 10)).toBe(true);
+    await sleep(100);
+    const got: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => got.push(msg.content));
+    await conn.pub("drop/2", "handled", 1, false, 10);
+    await until(() => got.length === 1);
+    conn.setOnMsg(null);
+    expect(got).toEqual(["handled"]);
+    // Not kept for getNext either.
+    expect(await conn.getNext(150)).toBeNull();
+  });
+
+  it("getNext takes a message before the on_msg handler", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const handled: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => handled.push(msg.content));
+    await conn.sub("gn/#", 1);
+    const next = conn.getNext(2000);
+    await conn.pub("gn/1", "to getNext", 1, false, 10);
+    expect((await next)?.content).toBe("to getNext");
+    await conn.pub("gn/2", "to handler", 1, false, 10);
+    await until(() => handled.length === 1);
+    expect(handled).toEqual(["to handler"]);
+  });
+
+  it("setOnClose returns a handle; removeOnClose removes that handler only", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const calls: string[] = [];
+    const h1 = conn.setOnClose((c, data) => calls.push(`first ${data} ${c === conn}`), "a");
+    const h2 = conn.setOnClose((c, data) => calls.push(`second ${data} ${c === conn}`), "b");
+    expect(h1).not.toBe(h2);
+    expect(conn.removeOnClose(h1)).toBe(true);
+    expect(conn.removeOnClose(h1)).toBe(false);
+    await conn.close();
+    await until(() => calls.length > 0);
+    await sleep(20);
+    expect(calls).toEqual(["second b true"]);
+  });
+
+  it("setOnClose fires when the server drops the connection", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnPublish((_ctx, _conn, msg) =>
+        msg.topic === "kick/me" ? PublishCode.CONN_CLOSE : PublishCode.OK,
+      ),
+    );
+    const conn = await connected(ctx, server);
+    const closed: number[] = [];
+    conn.setOnClose((c) => closed.push(c.id));
+    await conn.pub("kick/me", "bye", 0, false, 0);
+    await until(() => closed.length === 1);
+    expect(closed).toEqual([conn.id]);
+    expect(conn.isOk()).toBe(false);
+    expect(conn.status).toBe(ConnStatus.CONNECTION_ERROR);
+    // Calls on a broken connection fail instead of hanging.
+    expect(await conn.pub("x", "y", 1, false, 10)).toBe(false);
+    expect(await conn.sub("x", 0, 10)).toEqual([false, -1]);
+    expect(await conn.unsub("x", 10)).toBe(false);
+    expect(await conn.ping(10)).toBe(false);
+    expect(await conn.getNext(100)).toBeNull();
+  });
+
+  it("setOnReconnect: with setReconnect the same Conn comes back after the server drops it", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnPublish((_ctx, _conn, msg) =>
+        msg.topic === "kick/me" ? PublishCode.CONN_CLOSE : PublishCode.OK,
+      ),
+    );
+    const opts = new ConnOpts();
+    opts.setReconnect();
+    const conn = await connected(ctx, server, null, opts);
+    const clientId = conn.clientId;
+    conn.setData("kept", "yes");
+    await conn.sub("re/#", 1);
+    const got: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => got.push(msg.content));
+    const reconnects: [Conn, string][] = [];
+    conn.setOnReconnect((c, data) => reconnects.push([c, data]), "rd");
+    await conn.pub("kick/me", "bye", 0, false, 0);
+    await until(() => !conn.isOk(), 2000, "the drop");
+    await until(() => reconnects.length === 1, 3000, "on_reconnect");
+    expect(reconnects[0]?.[0]).toBe(conn);
+    expect(reconnects[0]?.[1]).toBe("rd");
+    expect(conn.isOk()).toBe(true);
+    expect(conn.status).toBe(ConnStatus.OK);
+    expect(conn.clientId).toBe(clientId);
+    expect(conn.getData("kept")).toBe("yes");
+    // Subscriptions are back and the handler still runs.
+    expect(await conn.ping(10)).toBe(true);
+    expect(await conn.pub("re/1", "after reconnect", 1, false, 10)).toBe(true);
+    await until(() => got.includes("after reconnect"));
+  });
+});
+
+describe("Conn close and shutdown", () => {
+  it("close() sends DISCONNECT (no will); shutdown() drops the connection (the will fires)", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const watcher = await connected(ctx, server, "watcher");
+    expect(await watcher.sub("will/#", 1)).toEqual([true, 1]);
+
+    const closing = new ConnOpts();
+    closing.setWill(1, "will/closed", "closed normally", false);
+    const a = await connected(ctx, server, "closer", closing);
+    const noWill = watcher.getNext(300);
+    await a.close();
+    expect(a.isOk()).toBe(false);
+    expect(a.status).toBe(ConnStatus.CONNECTION_CLOSE_CALLED);
+    expect(await noWill).toBeNull();
+
+    const dying = new ConnOpts();
+    dying.setWill(1, "will/shutdown", "dropped", false);
+    const b = await connected(ctx, server, "dropper", dying);
+    const nextWill = watcher.getNext(3000);
+    b.shutdown();
+    expect(b.status).toBe(ConnStatus.CONNECTION_FORCED_CLOSE);
+    const will = await nextWill;
+    expect(will?.topic).toBe("will/shutdown");
+    expect(will?.content).toBe("dropped");
+    expect(b.isOk()).toBe(false);
+  });
+
+  it("close() does not hang on publishes the server never acknowledges (wait 0, or timed out)", async () => {
+    // MyQtt: with wait 0 the packet id and stored copy are released at once, and a pub that
+    // timed out is over; close() waits only for acknowledgements still being waited for.
+    const ctx = await clientCtx();
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnPublish((_ctx, _conn, msg) =>
+        msg.topic === "discard/this/topic" ? PublishCode.DISCARD : PublishCode.OK,
+      ),
+    );
+    const a = await connected(ctx, server);
+    const b = await connected(ctx, server);
+    expect(await a.pub("discard/this/topic", "x", 1, false, 0)).toBe(true);
+    expect(await b.pub("discard/this/topic", "x", 1, false, 1)).toBe(false);
+    const [closedA, closedB] = await Promise.all([
+      settledWithin(a.close(), 1500),
+      settledWithin(b.close(), 1500),
+    ]);
+    expect(closedA, "close after a wait-0 pub").not.toBe("pending");
+    expect(closedB, "close after a timed-out pub").not.toBe("pending");
+    expect(a.isOk()).toBe(false);
+    expect(b.isOk()).toBe(false);
+  });
+
+  it("close() waits for the pub() calls still waiting for their acknowledgement", async () => {
+    const ctx = await clientCtx();
+    const seen: string[] = [];
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnPublish(async (_ctx, _conn, msg) => {
+        await sleep(150);
+        seen.push(msg.content);
+        return PublishCode.OK;
+      }),
+    );
+    const conn = await connected(ctx, server);
+    const waiting = conn.pub("slow/1", "in flight", 1, false, 10);
+    await sleep(10);
+    await conn.close();
+    expect(seen).toEqual(["in flight"]);
+    expect(await waiting).toBe(true);
+  });
+});
+
+describe("Msg fields", () => {
+  it("id, type, topic, payload, content, size, qos, dup, retain, packetId, properties", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const publisher = await connected(ctx, server);
+    const text = "ñandú — 鳥";
+    expect(await publisher.pub("msg/retained", text, 1, true, 10)).toBe(true);
+    const conn = await connected(ctx, server);
+    // Retained messages follow the SUBACK at once: getNext waits before the subscribe.
+    const next = conn.getNext(2000);
+    expect(await conn.sub("msg/#", 2)).toEqual([true, 2]);
+    const retained = await next;
+    expect(retained).not.toBeNull();
+    const m = retained as Msg;
+    expect(m.type).toBe("PUBLISH");
+    expect(m.topic).toBe("msg/retained");
+    expect(m.content).toBe(text);
+    expect(Buffer.from(m.payload).equals(Buffer.from(text))).toBe(true);
+    expect(m.size).toBe(Buffer.byteLength(text));
+    expect(m.size).not.toBe(text.length);
+    expect(m.qos).toBe(1);
+    expect(m.retain).toBe(true);
+    expect(m.dup).toBe(false);
+    expect(m.packetId).toBeGreaterThan(0);
+    expect(m.properties).toEqual({});
+
+    const nextLive = conn.getNext(2000);
+    expect(await publisher.pub("msg/live", new Uint8Array([0, 255, 1]), 0, false, 10)).toBe(true);
+    const live = (await nextLive) as Msg;
+    expect(live.retain).toBe(false);
+    expect(live.qos).toBe(0);
+    expect(live.packetId).toBe(0);
+    expect([...live.payload]).toEqual([0, 255, 1]);
+    expect(live.size).toBe(3);
+    expect(live.id).not.toBe(m.id);
+    expect(Number.isInteger(live.id)).toBe(true);
+  });
+
+  it("5.0: properties of the message are on msg.properties", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const opts = new ConnOpts();
+    opts.setProtocolVersion(5);
+    const conn = await connected(ctx, server, "props-conn", opts);
+    await conn.sub("p/#", 1);
+    const sender = await client(server, { protocolVersion: 5 });
+    const next = conn.getNext(2000);
+    await sender.publish("p/1", "x", {
+      qos: 1,
+      properties: { contentType: "text/plain", userProperties: [["a", "b"]] },
+    });
+    const msg = await next;
+    expect(msg?.properties.contentType).toBe("text/plain");
+    expect(msg?.properties.userProperties).toEqual([["a", "b"]]);
+  });
+});
+
+describe("publishing from inside a message handler (MyQtt test_17d)", () => {
+  it("a handler replies with 21 KB at QoS 2 to the reply topic; the requester gets it byte-exact", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    // A text file of the size of message-test-17-d.txt (21,439 bytes).
+    const content = Buffer.from(randomBytes(16_080).toString("base64").slice(0, 21_439));
+    expect(content.length).toBe(21_439);
+    const replyTopic = `my/product/reply/${randomBytes(8).toString("hex")}`;
+
+    const test01 = await connected(ctx, server);
+    const test02 = await connected(ctx, server);
+    const test03 = await connected(ctx, server);
+    expect(await test01.sub(replyTopic, 2, 10)).toEqual([true, 2]);
+    expect(await test02.sub("get/my/products", 2, 10)).toEqual([true, 2]);
+    const replied: boolean[] = [];
+    test02.setOnMsg(async (_ctx, conn, msg) => {
+      // The reply goes out from inside the handler, which waits for its QoS 2 flow.
+      replied.push(await conn.pub(msg.content, content, 2, false, 10));
+    });
+    const next = test01.getNext(4000);
+    expect(await test03.pub("get/my/products", replyTopic, 2, false, 10)).toBe(true);
+    const reply = await next;
+    expect(reply).not.toBeNull();
+    expect(reply?.topic).toBe(replyTopic);
+    expect(reply?.qos).toBe(2);
+    expect(reply?.size).toBe(21_439);
+    expect(Buffer.from(reply!.payload).equals(content)).toBe(true);
+    await until(() => replied.length === 1);
+    expect(replied).toEqual([true]);
+  });
+});
