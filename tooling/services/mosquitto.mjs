@@ -51,6 +51,20 @@ export async function startMosquitto(extraConfig = []) {
   }
 }
 
+/**
+ * Starts Mosquitto on a given port (a test that kills and restarts the broker needs the same
+ * port again). Throws a clear error when Mosquitto is not installed.
+ */
+export async function startMosquittoOn(port, extraConfig = []) {
+  const bin = findMosquitto();
+  if (bin === null) {
+    throw new Error(
+      "this test needs Mosquitto: install it with `apt-get install mosquitto` (CI does)",
+    );
+  }
+  return startOn(bin, port, extraConfig);
+}
+
 async function startOn(bin, port, extraConfig) {
   const dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
   const conf = join(dir, "mosquitto.conf");

@@ -1,9 +1,8 @@
 // Helpers of the resilience tests: a scripted raw MQTT server, a fake clock, the myqttd daemon
 // and Mosquitto as child processes on a fixed port (so they can be killed and restarted).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrokerOptions, createListener, type Listener } from "@myqtt/broker";
@@ -17,7 +16,7 @@ import {
   type ProtocolVersion,
 } from "@myqtt/codec";
 import { ConnackCode, Ctx, type ServerConnection } from "@myqtt/core";
-import { findMosquitto, freePort } from "../../../tooling/services/mosquitto.mjs";
+import { freePort, startMosquittoOn } from "../../../tooling/services/mosquitto.mjs";
 import type { MqttClient, Subscription, Timers } from "../src/index.js";
 import { onCleanup, sleep, startBroker, until } from "./helpers.js";
 
@@ -287,38 +286,11 @@ export async function startDaemon(port: number): Promise<Child> {
   return handle;
 }
 
-/**
- * Mosquitto on a fixed port (same configuration as the shared helper: anonymous, no
- * persistence), killed after the test; throws when Mosquitto is not installed.
- */
+/** Mosquitto on a fixed port (the shared launcher), killed after the test. */
 export async function startMosquittoAt(port: number): Promise<Child> {
-  const bin = findMosquitto();
-  if (bin === null)
-    throw new Error(
-      "this test needs Mosquitto: install it with `apt-get install mosquitto` (CI does)",
-    );
-  const dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
-  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const conf = join(dir, "mosquitto.conf");
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
-      "persistence false",
-      `persistence_location ${dir}/`,
-      "log_dest none",
-      "",
-    ].join("\n"),
-  );
-  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const handle = childOf(port, child);
-  await waitPort(port, child, "mosquitto", () => stderr);
-  return handle;
+  const mosquitto = await startMosquittoOn(port);
+  onCleanup(() => mosquitto.stop());
+  return childOf(port, mosquitto.process);
 }
 
 /** Resolves when `emitter` emitted `event` (with its arguments). */

@@ -37,7 +37,7 @@ export type MqttErrorCode =
   | "INVALID_RETAIN_HANDLING"
   | "NO_LOCAL_ON_SHARED_SUBSCRIPTION"
   | "INVALID_REASON_CODE"
-    // encoder input that cannot be put on the wire
+  // encoder input that cannot be put on the wire
   | "INVALID_PACKET"
   // client side: what a connection or an operation ran into
   | "CONNACK_REFUSED"
