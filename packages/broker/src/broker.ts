@@ -326,7 +326,7 @@ export class Broker {
     for (const conn of [...this.allConnections]) conn.close(0x8b);
   }
 
-  /** The session of `clientId`, creating it when `create` is set. */
+  /** The session of `clientId`, created when there is none. */
   sessionFor(clientId: string): Session {
     let session = this.sessions.get(clientId);
     if (session === undefined) {

@@ -115,13 +115,13 @@ export function deliveryProperties(
  * The encoded QoS 0 delivery shared by all receivers that need nothing of their own (no
  * subscription id, no alias, no expiry to adjust), made once per protocol family.
  */
-export function sharedQoS0Encoding(msg: BrokerMessage, retain: boolean, v5: boolean): Uint8Array {
+export function sharedQoS0Encoding(msg: BrokerMessage, v5: boolean): Uint8Array {
   const packet: PublishPacket = {
     type: PacketType.PUBLISH,
     topic: msg.topic,
     payload: msg.payload,
     qos: 0,
-    retain,
+    retain: false,
     dup: false,
   };
   if (v5) {

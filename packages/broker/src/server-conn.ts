@@ -215,8 +215,8 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       if (!retain && subscriptionIds === null && msg.expiresAt === 0 && !aliasing) {
         // Encoded once, copied to every plain receiver of this message.
         const bytes = v5
-          ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, false, true))
-          : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false, false));
+          ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, true))
+          : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false));
         return this.sendOrDrop(() => this.channel.sendEncoded(bytes));
       }
     }

@@ -86,6 +86,7 @@ export class Session {
     return this.expiryInterval > 0;
   }
 
+  /** QoS 1/2 messages in flight to the client (introspection). */
   get inflightCount(): number {
     return this.inflight === null ? 0 : this.inflight.size;
   }

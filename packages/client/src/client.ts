@@ -31,6 +31,7 @@ import {
   SubscribeError,
   TimeoutError,
 } from "./errors.js";
+import { type FilterRecord, FilterRegistry } from "./filter-registry.js";
 import { type InflightEntry, type InflightStore, MemoryInflightStore } from "./inflight-store.js";
 import { KeepAlive } from "./keepalive.js";
 import { connectPacket, Link, type LinkHandlers } from "./link.js";
@@ -40,6 +41,7 @@ import {
   type ResolvedClientOptions,
   resolveClientOptions,
 } from "./options.js";
+import { type RequestOptions, RequestResponse } from "./request-response.js";
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from "./subscription.js";
 import { realTimers, type Timers } from "./timers.js";
 import { InboundAliases, OutboundAliases } from "./topic-aliases.js";
@@ -103,14 +105,6 @@ interface Flow {
   generation: number;
 }
 
-/** What the client keeps of each filter: to route its messages and to subscribe again. */
-interface FilterRecord {
-  request: SubscriptionRequest;
-  /** The Subscription Identifier the server holds for this filter (5.0), if any. */
-  identifier: number | undefined;
-  subscriptions: Set<Subscription>;
-}
-
 /**
  * An MQTT 3.1 / 3.1.1 / 5.0 client that loses nothing it accepted: QoS 1/2 publishes are kept
  * until acknowledged (in the in-flight store) and resent after a reconnect; publishes made
@@ -142,10 +136,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /** SUBACK / UNSUBACK waiters by packet id. */
   private readonly acks = new Map<number, Waiter<Packet>>();
   private readonly pings: Waiter<void>[] = [];
-  private readonly filters = new Map<string, FilterRecord>();
+  private readonly filters = new FilterRegistry();
   private readonly subscriptions = new Set<Subscription>();
-  /** Subscription Identifier → the filters the server holds under it. */
-  private readonly byIdentifier = new Map<number, Set<string>>();
   private nextSubscriptionId = 1;
   private readonly incomingQoS2 = new Set<number>();
   private lastPacketId = 0;
@@ -341,7 +333,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       this.incomingQoS2.clear();
       if (reconnecting && this.options.resubscribe) this.resubscribe();
     }
-    this.resume();
+    // Resend what was in flight (DUP), then what queued.
+    this.pump();
     this.emit("connect", connack);
     if (reconnecting) this.emit("reconnect", connack);
   }
@@ -515,17 +508,10 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (ids !== undefined && ids.length > 0) {
       // Identifier → filters → every Subscription on them: two Subscriptions on one filter
       // share the identifier the server holds for it.
-      const reached = new Set<Subscription>();
-      for (const id of ids) {
-        for (const f of this.byIdentifier.get(id) ?? []) {
-          for (const sub of this.filters.get(f)?.subscriptions ?? []) {
-            if (reached.has(sub) || !sub.matches(msg.topic)) continue;
-            reached.add(sub);
-            const wait = sub.push(msg);
-            if (wait !== undefined) (held ??= []).push(wait);
-          }
-        }
-      }
+      this.filters.forEachByIdentifiers(ids, msg.topic, (sub) => {
+        const wait = sub.push(msg);
+        if (wait !== undefined) (held ??= []).push(wait);
+      });
     } else if (this.subscriptions.size > 0) {
       for (const sub of this.subscriptions) {
         if (
@@ -970,11 +956,6 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     }
   }
 
-  /** After a (re)connect: resend what was in flight (DUP), then what queued. */
-  private resume(): void {
-    this.pump();
-  }
-
   private allocatePacketId(): number {
     for (let tries = 0; tries < 65_535; tries++) {
       this.lastPacketId = this.lastPacketId === 65_535 ? 1 : this.lastPacketId + 1;
@@ -1046,14 +1027,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     const before = new Map<string, FilterRecord | undefined>();
     for (const request of requests) {
       const f = request.topicFilter;
-      const record = this.filters.get(f);
-      before.set(
-        f,
-        record === undefined
-          ? undefined
-          : { ...record, subscriptions: new Set(record.subscriptions) },
-      );
-      this.setFilter(f, request, identifier, subscription);
+      before.set(f, this.filters.snapshot(f));
+      this.filters.add(f, request, identifier, subscription);
     }
     let suback: SubackPacket;
     try {
@@ -1070,7 +1045,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       )) as SubackPacket;
     } catch (error) {
       this.subscriptions.delete(subscription);
-      for (const [f, record] of before) this.restoreFilter(f, record);
+      for (const [f, record] of before) this.filters.restore(f, record);
       throw error;
     }
     subscription.granted.push(...suback.reasonCodes);
@@ -1082,10 +1057,10 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         const previous = before.get(f);
         if ((suback.reasonCodes[i] ?? 0x80) >= 0x80 || previous !== undefined) {
           // Refused, or granted on a filter others use (the server now holds it as asked).
-          if ((suback.reasonCodes[i] ?? 0x80) >= 0x80) this.restoreFilter(f, previous);
+          if ((suback.reasonCodes[i] ?? 0x80) >= 0x80) this.filters.restore(f, previous);
           else this.filters.get(f)?.subscriptions.delete(subscription);
         } else {
-          this.restoreFilter(f, undefined);
+          this.filters.restore(f, undefined);
           drop.push(f);
         }
       });
@@ -1093,58 +1068,6 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       throw new SubscribeError(filters[refused]!, suback.reasonCodes[refused]!);
     }
     return subscription;
-  }
-
-  /** Records `subscription` on filter `f`, as the server will hold it (request, identifier). */
-  private setFilter(
-    f: string,
-    request: SubscriptionRequest,
-    identifier: number | undefined,
-    subscription: Subscription,
-  ): void {
-    let record = this.filters.get(f);
-    if (record === undefined) {
-      record = { request, identifier: undefined, subscriptions: new Set() };
-      this.filters.set(f, record);
-    }
-    record.request = request;
-    this.indexFilter(f, record, identifier);
-    record.subscriptions.add(subscription);
-  }
-
-  /** Puts filter `f` back as it was (or removes it). */
-  private restoreFilter(f: string, previous: FilterRecord | undefined): void {
-    const current = this.filters.get(f);
-    if (current !== undefined) this.indexFilter(f, current, undefined);
-    if (previous === undefined) {
-      this.filters.delete(f);
-      return;
-    }
-    this.filters.set(f, previous);
-    this.indexFilter(f, previous, previous.identifier, true);
-  }
-
-  private indexFilter(
-    f: string,
-    record: FilterRecord,
-    identifier: number | undefined,
-    force = false,
-  ): void {
-    if (!force && record.identifier === identifier) return;
-    if (record.identifier !== undefined) {
-      const set = this.byIdentifier.get(record.identifier);
-      set?.delete(f);
-      if (set?.size === 0) this.byIdentifier.delete(record.identifier);
-    }
-    record.identifier = identifier;
-    if (identifier !== undefined) {
-      let set = this.byIdentifier.get(identifier);
-      if (set === undefined) {
-        set = new Set();
-        this.byIdentifier.set(identifier, set);
-      }
-      set.add(f);
-    }
   }
 
   /** Unsubscribes from filters; resolves with the 5.0 reason codes (0 each on 3.1.1). */
@@ -1159,7 +1082,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
           sub.end();
           this.forget(sub);
         }
-        this.restoreFilter(f, undefined);
+        this.filters.restore(f, undefined);
       }
     }
     return this.sendUnsubscribe(filters, signal);
@@ -1182,7 +1105,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       if (record === undefined) continue;
       record.subscriptions.delete(subscription);
       if (record.subscriptions.size === 0) {
-        this.restoreFilter(f, undefined);
+        this.filters.restore(f, undefined);
         orphaned.push(f);
       }
     }
@@ -1198,7 +1121,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /** After a reconnect without a session: subscribe again to every filter in use. */
   private resubscribe(): void {
     const byIdentifier = new Map<number | undefined, SubscriptionRequest[]>();
-    for (const record of this.filters.values()) {
+    for (const record of this.filters.records()) {
       const id = record.identifier;
       const list = byIdentifier.get(id) ?? [];
       list.push(record.request);
@@ -1268,70 +1191,13 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   async request(
     topic: string,
     payload: string | Uint8Array,
-    options: PublishOptions & { timeoutMs?: number } = {},
+    options: RequestOptions = {},
   ): Promise<Msg> {
-    return this.requestResponse(topic, payload, options);
+    this.responses ??= new RequestResponse(this, this.timers);
+    return this.responses.request(topic, payload, options);
   }
 
-  private responseSubscription: Promise<Subscription> | null = null;
-  private readonly pendingResponses = new Map<string, (msg: Msg) => void>();
-
-  private async requestResponse(
-    topic: string,
-    payload: string | Uint8Array,
-    options: PublishOptions & { timeoutMs?: number },
-  ): Promise<Msg> {
-    if (this.options.protocolVersion !== 5)
-      throw new NotConnectedError("request/response needs MQTT 5.0");
-    const responseTopic = `myqtt/response/${this.clientId}`;
-    if (this.responseSubscription === null) {
-      this.responseSubscription = this.subscribe(responseTopic, { qos: 1 }).then((sub) => {
-        void (async () => {
-          for await (const msg of sub) {
-            const key = bytesKey(msg.properties.correlationData);
-            const deliver = this.pendingResponses.get(key);
-            if (deliver !== undefined) {
-              this.pendingResponses.delete(key);
-              deliver(msg);
-            }
-          }
-        })();
-        return sub;
-      });
-      this.responseSubscription.catch(() => {
-        this.responseSubscription = null;
-      });
-    }
-    await this.responseSubscription;
-    const correlationData = randomBytes(16);
-    const key = bytesKey(correlationData);
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    return new Promise<Msg>((resolve, reject) => {
-      const timer = this.timers.setTimeout(() => {
-        this.pendingResponses.delete(key);
-        reject(new TimeoutError(`no response on ${topic} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pendingResponses.set(key, (msg) => {
-        this.timers.clearTimeout(timer);
-        resolve(msg);
-      });
-      options.signal?.addEventListener("abort", () => {
-        if (this.pendingResponses.delete(key)) {
-          this.timers.clearTimeout(timer);
-          reject(new AbortedError(options.signal?.reason));
-        }
-      });
-      this.publish(topic, payload, {
-        ...options,
-        qos: options.qos ?? 1,
-        properties: { ...options.properties, responseTopic, correlationData },
-      }).catch((error: unknown) => {
-        this.pendingResponses.delete(key);
-        this.timers.clearTimeout(timer);
-        reject(error);
-      });
-    });
-  }
+  private responses: RequestResponse | null = null;
 
   // --- closing ---------------------------------------------------------------------------------------
 
@@ -1389,7 +1255,6 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.failPending(new ConnectionClosedError("the client closed"));
     for (const sub of this.subscriptions) sub.end();
     this.subscriptions.clear();
-    this.byIdentifier.clear();
     this.filters.clear();
     this.emit("close");
     this.removeAllListeners("close");
@@ -1428,8 +1293,4 @@ function parseServerReference(
   if (colon > 0 && /^\d+$/.test(first.slice(colon + 1)))
     return { host: first.slice(0, colon), port: Number(first.slice(colon + 1)) };
   return { host: first, port: defaultPort };
-}
-
-function bytesKey(bytes: Uint8Array | undefined): string {
-  return bytes === undefined ? "" : Buffer.from(bytes).toString("base64");
 }

@@ -29,6 +29,7 @@ export {
 } from "./errors.js";
 export { type InflightEntry, type InflightStore, MemoryInflightStore } from "./inflight-store.js";
 export type { ClientAuth, ClientOptions } from "./options.js";
+export type { RequestOptions } from "./request-response.js";
 export { type SubscribeOptions, Subscription } from "./subscription.js";
 export { realTimers, type Timers } from "./timers.js";
 
