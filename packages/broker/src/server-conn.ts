@@ -365,7 +365,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     if (this.state >= ConnState.CLOSING) return;
     if (error instanceof UnsupportedProtocolError) {
       if (this.state === ConnState.CONNECTING) refuseUnsupported(this, error);
-      // [MQTT-3.1.0-2]: any second CONNECT is a Protocol Error, whatever it says.
+      // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error, whatever it says.
       else
         this.closeWith(
           ReasonCode.PROTOCOL_ERROR,
