@@ -20,6 +20,7 @@ import {
   type ConnectReply,
   type Ctx,
   describe,
+  isPromise,
   LogLevel,
   PacketChannel,
   type PacketChannelHandlers,
@@ -37,7 +38,6 @@ import { handleSubscribe } from "./handlers/subscribe.js";
 import { handleUnsubscribe } from "./handlers/unsubscribe.js";
 import { deliveryProperties, isExpired, makeMessage, sharedQoS0Encoding } from "./message.js";
 import type { Pending, Session, SessionOutput } from "./session.js";
-import { isPromise } from "./util.js";
 
 /** Where a connection is in its life. */
 export const ConnState = {

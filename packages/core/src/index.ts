@@ -15,6 +15,7 @@ export type {
   OnSubscribeHandler,
   OnUnsubscribeHandler,
 } from "./hooks.js";
+export { isPromise } from "./is-promise.js";
 export { type LogHandler, LogLevel } from "./log.js";
 export { Msg } from "./msg.js";
 export {

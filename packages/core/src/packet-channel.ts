@@ -1,4 +1,5 @@
 import { Decoder, type Packet, PacketWriter, type ProtocolVersion } from "@myqtt/codec";
+import { isPromise } from "./is-promise.js";
 import type { Transport, TransportHandlers } from "./transport.js";
 
 /** What a PacketChannel reports (an object, often the connection itself: no closures). */
@@ -43,10 +44,6 @@ export interface PacketChannelOptions {
    * (a peer that does not read what we send may not make us buffer its answers without bound).
    */
   pauseReadingAbove?: number;
-}
-
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as Promise<unknown> | undefined)?.then === "function";
 }
 
 /**

@@ -1,7 +1,6 @@
 import { type AuthPacket, PacketType, ReasonCode } from "@myqtt/codec";
-import { type AuthReply, describe, LogLevel } from "@myqtt/core";
+import { type AuthReply, describe, isPromise, LogLevel } from "@myqtt/core";
 import { ConnState, type ServerConn } from "../server-conn.js";
-import { isPromise } from "../util.js";
 import { refuse, runConnectHook } from "./connect.js";
 
 // MQTT 5.0 enhanced authentication (v5 4.12): CONNECT names a method, AUTH packets carry the

@@ -6,10 +6,9 @@ import {
   ReasonCode,
   type UnsupportedProtocolError,
 } from "@myqtt/codec";
-import { ConnackCode, type ConnectReply, describe, LogLevel } from "@myqtt/core";
+import { ConnackCode, type ConnectReply, describe, isPromise, LogLevel } from "@myqtt/core";
 import { ConnState, type ServerConn } from "../server-conn.js";
 import { topicProblem } from "../topic-limits.js";
-import { isPromise } from "../util.js";
 import { startAuth } from "./auth.js";
 
 const EMPTY = Object.freeze({});

@@ -1,9 +1,8 @@
 import { PacketType, type PublishPacket, ReasonCode } from "@myqtt/codec";
-import { describe, LogLevel, Msg, PublishCode } from "@myqtt/core";
+import { describe, isPromise, LogLevel, Msg, PublishCode } from "@myqtt/core";
 import { type BrokerMessage, messageFromPublish } from "../message.js";
 import { ConnState, type ServerConn } from "../server-conn.js";
 import { topicProblem } from "../topic-limits.js";
-import { isPromise } from "../util.js";
 
 const DOLLAR = 0x24;
 

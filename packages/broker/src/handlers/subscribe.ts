@@ -7,11 +7,10 @@ import {
   type Subscription as Requested,
   type SubscribePacket,
 } from "@myqtt/codec";
-import { describe, LogLevel, QOS_DENIED } from "@myqtt/core";
+import { describe, isPromise, LogLevel, QOS_DENIED } from "@myqtt/core";
 import type { ServerConn } from "../server-conn.js";
 import type { Subscription } from "../session.js";
 import { topicProblem } from "../topic-limits.js";
-import { isPromise } from "../util.js";
 
 /** A SUBSCRIBE: each filter checked and offered to the hook, in order; SUBACK; retained. */
 export function handleSubscribe(

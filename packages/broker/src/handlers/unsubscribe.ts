@@ -1,7 +1,6 @@
 import { isValidTopicFilter, PacketType, ReasonCode, type UnsubscribePacket } from "@myqtt/codec";
-import { describe, LogLevel } from "@myqtt/core";
+import { describe, isPromise, LogLevel } from "@myqtt/core";
 import type { ServerConn } from "../server-conn.js";
-import { isPromise } from "../util.js";
 
 /** An UNSUBSCRIBE: each filter offered to the hook, removed, then UNSUBACK. */
 export function handleUnsubscribe(
