@@ -1,0 +1,3 @@
+// @myqtt/storage-redis: the MyQtt storage backend on Redis (ioredis).
+
+export { RedisStorage, type RedisStorageOptions } from "./redis-storage.js";

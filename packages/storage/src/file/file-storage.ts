@@ -1,0 +1,351 @@
+import { type FileHandle, mkdir, open, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe } from "../errors.js";
+import { StateModel, snapshotOf } from "../model.js";
+import { Storage, type StorageOptions } from "../storage.js";
+import type { Durability, StorageOp, StoredClient, StoredMessage, StoredState } from "../types.js";
+import { removeFile, syncDirectory, writeAtomically } from "./atomic-file.js";
+import { lockDirectory } from "./dir-lock.js";
+import { frame, readFrames } from "./frames.js";
+import { bucketOf, clientFileName } from "./names.js";
+import { decodeValue, encodeValue } from "./value-codec.js";
+
+/** Options of the file backend. */
+export interface FileStorageOptions extends StorageOptions {
+  /** The root directory (created with mode 0700 when missing). */
+  path: string;
+  /** Buckets that client files and retained messages are spread over (default 4096). */
+  hashSize?: number;
+  /** When a write counts as done (default "fsync"). */
+  durability?: Durability;
+  /** Log size in bytes after which it is folded into the per-client files (default 64 MiB). */
+  compactAfterBytes?: number;
+}
+
+const SEGMENT = /^(\d{16})\.log$/;
+const READ_CONCURRENCY = 32;
+
+/**
+ * The crash-safe file backend. Every group of changes is appended to a write-ahead log as one
+ * checksummed record (one write and, in `fsync` mode, one fdatasync per group: group commit).
+ * When the log grows past `compactAfterBytes`, and at close, the changed clients are written
+ * to their own files (`clients/<bucket>/<encoded id>.rec`) and retained messages to
+ * `retained/<bucket>.rec`, each replaced atomically, and the old log is removed. At open, the
+ * files are read and the log replayed over them; damaged records are logged and skipped.
+ */
+export class FileStorage extends Storage {
+  readonly kind = "file";
+  readonly path: string;
+  readonly hashSize: number;
+  readonly durability: Durability;
+  private readonly compactAfterBytes: number;
+  private readonly model = new StateModel();
+  private dirtyClients = new Set<string>();
+  private dirtyBuckets = new Set<number>();
+  /** Retained topics by bucket, to rewrite one bucket file without scanning all topics. */
+  private readonly retainedBuckets = new Map<number, Set<string>>();
+  /** Log segments, oldest first; the last one is being appended to. */
+  private segments: string[] = [];
+  private wal: FileHandle | null = null;
+  private walBytes = 0;
+  private nextSegment = 1;
+  /** The log write of the commit running now (fsync and async modes). */
+  private writing: Promise<void> | null = null;
+  /** Log writes not yet done (none mode). */
+  private background: Promise<void> = Promise.resolve();
+  private compacting: Promise<void> | null = null;
+  private unlock: (() => Promise<void>) | null = null;
+
+  constructor(options: FileStorageOptions) {
+    super(options);
+    if (typeof options.path !== "string" || options.path.length === 0)
+      throw new TypeError("FileStorage needs a path");
+    const hashSize = options.hashSize ?? 4096;
+    if (!Number.isInteger(hashSize) || hashSize < 1 || hashSize > 1_000_000)
+      throw new RangeError(`hashSize must be an integer in 1..1000000, got ${hashSize}`);
+    const durability = options.durability ?? "fsync";
+    if (durability !== "fsync" && durability !== "async" && durability !== "none")
+      throw new RangeError(`durability must be "fsync", "async" or "none"`);
+    this.path = options.path;
+    this.hashSize = hashSize;
+    this.durability = durability;
+    this.compactAfterBytes = options.compactAfterBytes ?? 64 * 1024 * 1024;
+  }
+
+  private get sync(): boolean {
+    return this.durability === "fsync";
+  }
+
+  // --- open and close --------------------------------------------------------------------------
+
+  protected async doOpen(): Promise<void> {
+    for (const dir of ["", "wal", "clients", "retained"])
+      await mkdir(join(this.path, dir), { recursive: true, mode: 0o700 });
+    this.unlock = await lockDirectory(this.path);
+    try {
+      await this.readClientFiles();
+      await this.readRetainedFiles();
+      await this.replayLog();
+      await this.startSegment();
+    } catch (error) {
+      await this.unlock();
+      this.unlock = null;
+      throw error;
+    }
+    // What the old log held goes into the files in the background.
+    if (this.segments.length > 1) this.compactSoon();
+  }
+
+  protected async doClose(): Promise<void> {
+    await this.compacting;
+    if (this.walBytes > 0 || this.dirtyClients.size > 0 || this.dirtyBuckets.size > 0)
+      await this.compact();
+    await this.background;
+    await this.wal?.close();
+    this.wal = null;
+    await this.unlock?.();
+    this.unlock = null;
+  }
+
+  private damaged(file: string, why: string): void {
+    this.log("warning", `storage ${this.path}: ${file}: ${why}; skipped, the rest is loaded`);
+  }
+
+  private async readClientFiles(): Promise<void> {
+    const root = join(this.path, "clients");
+    const files: string[] = [];
+    for (const bucket of await readdir(root)) {
+      const dir = join(root, bucket);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        if (name.endsWith(".tmp")) await removeFile(join(dir, name));
+        else if (name.endsWith(".rec")) files.push(join(dir, name));
+      }
+    }
+    await inParallel(files, READ_CONCURRENCY, async (file) => {
+      for (const value of await this.readRecords(file)) {
+        const client = value as StoredClient;
+        if (typeof client?.clientId !== "string" || !Array.isArray(client.deliveries)) {
+          this.damaged(file, "not a client record");
+          continue;
+        }
+        this.model.setClient(client);
+      }
+    });
+  }
+
+  private async readRetainedFiles(): Promise<void> {
+    const dir = join(this.path, "retained");
+    const files = (await readdir(dir)).filter((n) => n.endsWith(".rec"));
+    await inParallel(files, READ_CONCURRENCY, async (name) => {
+      for (const value of await this.readRecords(join(dir, name))) {
+        if (!Array.isArray(value)) {
+          this.damaged(name, "not a list of retained messages");
+          continue;
+        }
+        for (const message of value as StoredMessage[]) {
+          if (typeof message?.topic !== "string" || !(message.payload instanceof Uint8Array))
+            continue;
+          this.applyRetained({ op: "retain", message });
+        }
+      }
+    });
+  }
+
+  /** The decoded records of a file; damage is logged and skipped. */
+  private async readRecords(file: string): Promise<unknown[]> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      this.damaged(file, `cannot be read (${describe(error)})`);
+      return [];
+    }
+    const out: unknown[] = [];
+    for (const payload of readFrames(bytes, (at, why) =>
+      this.damaged(file, `${why} at byte ${at}`),
+    )) {
+      try {
+        out.push(decodeValue(payload));
+      } catch (error) {
+        this.damaged(file, `a record does not decode (${describe(error)})`);
+      }
+    }
+    return out;
+  }
+
+  private async replayLog(): Promise<void> {
+    const dir = join(this.path, "wal");
+    const names = (await readdir(dir)).filter((n) => SEGMENT.test(n)).sort();
+    for (const name of names) {
+      const file = join(dir, name);
+      this.segments.push(file);
+      this.nextSegment = Math.max(this.nextSegment, Number(SEGMENT.exec(name)![1]) + 1);
+      for (const ops of await this.readRecords(file)) {
+        if (!Array.isArray(ops)) {
+          this.damaged(file, "a record is not a list of changes");
+          continue;
+        }
+        for (const op of ops as StorageOp[]) {
+          try {
+            this.applyOne(op);
+          } catch (error) {
+            this.damaged(file, `a change cannot be applied (${describe(error)})`);
+          }
+        }
+      }
+    }
+  }
+
+  private async startSegment(): Promise<void> {
+    const file = join(this.path, "wal", `${String(this.nextSegment++).padStart(16, "0")}.log`);
+    const fh = await open(file, "ax", 0o600);
+    if (this.sync) await syncDirectory(join(this.path, "wal"));
+    this.segments.push(file);
+    this.wal = fh;
+    this.walBytes = 0;
+  }
+
+  // --- writing ---------------------------------------------------------------------------------
+
+  protected async commit(ops: readonly StorageOp[]): Promise<void> {
+    const record = frame(encodeValue(ops));
+    const fh = this.wal!;
+    if (this.durability === "none") {
+      // Not waited for: the chain keeps the writes in order and never rejects.
+      this.background = this.background
+        .then(() => fh.write(record))
+        .then(
+          () => {},
+          (error: unknown) =>
+            this.log("critical", `storage ${this.path}: log write failed: ${describe(error)}`),
+        );
+    } else {
+      const written = this.append(fh, record);
+      this.writing = written;
+      try {
+        await written;
+      } finally {
+        this.writing = null;
+      }
+    }
+    for (const op of ops) this.applyOne(op);
+    this.walBytes += record.length;
+    if (this.walBytes >= this.compactAfterBytes) this.compactSoon();
+  }
+
+  private async append(fh: FileHandle, record: Buffer): Promise<void> {
+    await fh.write(record);
+    if (this.sync) await fh.datasync();
+  }
+
+  private applyOne(op: StorageOp): void {
+    if (op.op === "retain" || op.op === "unretain") {
+      this.applyRetained(op);
+      return;
+    }
+    this.model.apply(op);
+    this.dirtyClients.add(op.clientId);
+  }
+
+  private applyRetained(op: StorageOp & { op: "retain" | "unretain" }): void {
+    this.model.apply(op);
+    const topic = op.op === "retain" ? op.message.topic : op.topic;
+    const bucket = bucketOf(topic, this.hashSize);
+    let topics = this.retainedBuckets.get(bucket);
+    if (this.model.retained.has(topic)) {
+      if (topics === undefined) this.retainedBuckets.set(bucket, (topics = new Set()));
+      topics.add(topic);
+    } else {
+      topics?.delete(topic);
+    }
+    this.dirtyBuckets.add(bucket);
+  }
+
+  // --- compaction ------------------------------------------------------------------------------
+
+  /** Folds the log into the files now, unless that is already under way. */
+  compactSoon(): void {
+    this.compacting ??= this.compact()
+      .catch((error: unknown) =>
+        this.log("critical", `storage ${this.path}: compaction failed: ${describe(error)}`),
+      )
+      .finally(() => {
+        this.compacting = null;
+      });
+  }
+
+  private async compact(): Promise<void> {
+    const old = this.segments.slice();
+    const oldLog = this.wal;
+    await this.startSegment();
+    // The commit writing to the old segment must be in the model before it is folded.
+    await this.writing;
+    await this.background;
+    await oldLog?.close();
+    const clients = this.dirtyClients;
+    const buckets = this.dirtyBuckets;
+    this.dirtyClients = new Set();
+    this.dirtyBuckets = new Set();
+    try {
+      const dirs = new Set<string>();
+      await inParallel([...clients], READ_CONCURRENCY, async (clientId) => {
+        const dir = join(this.path, "clients", String(bucketOf(clientId, this.hashSize)));
+        const file = join(dir, `${clientFileName(clientId)}.rec`);
+        const record = this.model.clients.get(clientId);
+        if (record === undefined) await removeFile(file);
+        else
+          await writeAtomically(file, frame(encodeValue(snapshotOf(clientId, record))), this.sync);
+        dirs.add(dir);
+      });
+      await inParallel([...buckets], READ_CONCURRENCY, async (bucket) => {
+        const file = join(this.path, "retained", `${bucket}.rec`);
+        const topics = this.retainedBuckets.get(bucket);
+        if (topics === undefined || topics.size === 0) {
+          this.retainedBuckets.delete(bucket);
+          await removeFile(file);
+          return;
+        }
+        const messages = [...topics].map((t) => this.model.retained.get(t));
+        await writeAtomically(file, frame(encodeValue(messages)), this.sync);
+      });
+      if (buckets.size > 0) dirs.add(join(this.path, "retained"));
+      if (this.sync) await inParallel([...dirs], READ_CONCURRENCY, syncDirectory);
+      for (const file of old) await removeFile(file);
+      if (this.sync) await syncDirectory(join(this.path, "wal"));
+      this.segments = this.segments.filter((s) => !old.includes(s));
+    } catch (error) {
+      // The old log stays: it still holds these changes, and the next compaction retries.
+      for (const id of clients) this.dirtyClients.add(id);
+      for (const b of buckets) this.dirtyBuckets.add(b);
+      this.log("critical", `storage ${this.path}: compaction failed: ${describe(error)}`);
+    }
+  }
+
+  // --- reading ---------------------------------------------------------------------------------
+
+  async readAll(): Promise<StoredState> {
+    return this.model.state();
+  }
+
+  async readClient(clientId: string): Promise<StoredClient | null> {
+    return this.model.client(clientId);
+  }
+
+  async readRetained(filter: string): Promise<StoredMessage[]> {
+    return this.model.retainedMatching(filter);
+  }
+}
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
