@@ -1,11 +1,20 @@
 import { type QoS, SubscriptionTrie } from "@myqtt/codec";
 import { type Ctx, describe, LogLevel, type Transport } from "@myqtt/core";
+import type { Storage, StorageOp, StoredWill } from "@myqtt/storage";
 import { type BrokerMessage, isExpired } from "./message.js";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { toDelivery, toStored } from "./persistence.js";
+import { type Restored, restoreFromStorage } from "./restore.js";
 import { RetainedStore } from "./retained.js";
 import { Router } from "./router.js";
 import { ServerConn } from "./server-conn.js";
-import { type Pending, Session, type SessionOutput, type Subscription } from "./session.js";
+import {
+  type Outgoing,
+  type Pending,
+  Session,
+  type SessionOutput,
+  type Subscription,
+} from "./session.js";
 
 /** Counters of a broker since it started. */
 export interface BrokerStats {
@@ -53,6 +62,13 @@ export class Broker {
   /** Sessions whose client is away and that end at `expiresAt`. */
   private readonly expiring = new Set<Session>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  /** Where persistent sessions and retained messages are kept; null: memory only. */
+  storage: Storage | null = null;
+  /** Writes made since beginWrites(), which an acknowledgement waits for. */
+  private writes: Promise<void>[] | null = null;
+  /** True while the stored state is read back (nothing is written then). */
+  private restoring = false;
+  private starting: Promise<number> | null = null;
 
   constructor(ctx: Ctx, options: BrokerOptions = {}) {
     this.ctx = ctx;
@@ -69,6 +85,88 @@ export class Broker {
 
   log(level: (typeof LogLevel)[keyof typeof LogLevel], file: string, message: string): void {
     this.ctx.log(level, file, message);
+  }
+
+  // --- storage -----------------------------------------------------------------------------------
+
+  /** Whether start() was called. */
+  get started(): boolean {
+    return this.starting !== null;
+  }
+
+  /** Chooses the storage; only before the broker started (its first listener). */
+  setStorage(storage: Storage | null): void {
+    if (this.starting !== null && storage !== this.storage)
+      throw new Error("the storage of a running broker cannot be changed");
+    this.storage = storage;
+  }
+
+  /**
+   * Opens the storage and rebuilds sessions, subscriptions, queued and in-flight messages,
+   * retained messages and wills from it (once; later calls wait for the first). Resolves with
+   * the number of subscriptions rebuilt.
+   */
+  start(): Promise<number> {
+    this.starting ??= this.load();
+    return this.starting;
+  }
+
+  private async load(): Promise<number> {
+    const storage = this.storage;
+    if (storage === null) return 0;
+    await storage.open();
+    const state = await storage.readAll();
+    this.restoring = true;
+    let restored: Restored;
+    try {
+      restored = restoreFromStorage(this, state, Date.now());
+    } finally {
+      this.restoring = false;
+    }
+    restored.finish();
+    return restored.subscriptions;
+  }
+
+  /**
+   * Collects the storage writes made until endWrites(), so an acknowledgement can wait for
+   * them. Only around synchronous code, never nested.
+   */
+  beginWrites(): void {
+    this.writes = null;
+  }
+
+  /** What the writes since beginWrites() wait on: null when there were none. */
+  endWrites(): Promise<void> | null {
+    const writes = this.writes;
+    this.writes = null;
+    if (writes === null) return null;
+    return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => {});
+  }
+
+  /** Writes a change of a session, if the session is kept in storage. */
+  persist(session: Session, op: StorageOp): void {
+    if (this.storage === null || this.restoring) return;
+    if (!session.persistent && !session.stored) return;
+    session.stored = true;
+    this.write(op);
+  }
+
+  /** Writes a change; a failure is logged (and fails whatever acknowledgement waits on it). */
+  write(op: StorageOp): void {
+    const storage = this.storage;
+    if (storage === null || this.restoring) return;
+    const done = storage.write(op);
+    (this.writes ??= []).push(done);
+    done.catch((error: unknown) =>
+      this.log(LogLevel.CRITICAL, "broker/storage", `storage write failed: ${describe(error)}`),
+    );
+  }
+
+  /** The next key of a stored delivery, or 0 when the session is not stored. */
+  private seqFor(session: Session): number {
+    return this.storage !== null && !this.restoring && session.persistent
+      ? this.storage.nextSeq()
+      : 0;
   }
 
   /** Serves a new transport (from any listener). */
@@ -93,7 +191,10 @@ export class Broker {
    * Returns how many sessions it went to.
    */
   publish(msg: BrokerMessage): number {
-    if (msg.retain && this.options.retainAvailable) this.retained.set(msg);
+    if (msg.retain && this.options.retainAvailable) {
+      this.retained.set(msg);
+      this.write({ op: "retain", message: toStored(msg) });
+    }
     return this.router.route(msg);
   }
 
@@ -108,29 +209,35 @@ export class Broker {
     const output = session.output;
     if (output === null) {
       if (!session.persistent || (qos === 0 && !this.options.queueQoS0)) return;
-      this.enqueue(session, { msg, qos, retain, subscriptionIds });
+      this.enqueue(session, { msg, qos, retain, subscriptionIds, seq: this.seqFor(session) });
       return;
     }
     if (qos === 0) {
-      if (output.sendPublish({ msg, qos, retain, subscriptionIds }, 0, false))
+      if (output.sendPublish({ msg, qos, retain, subscriptionIds, seq: 0 }, 0, false))
         this.stats.messagesSent++;
       else this.stats.messagesDropped++;
       return;
     }
+    const seq = this.seqFor(session);
     // Keep order: while anything is queued or waits to be resent, new messages go behind it.
     if (
       session.queueLength > 0 ||
       session.unsentCount > 0 ||
       session.sentCount >= output.sendQuota
     ) {
-      this.enqueue(session, { msg, qos, retain, subscriptionIds });
+      this.enqueue(session, { msg, qos, retain, subscriptionIds, seq });
       return;
     }
-    this.sendInflight(session, { msg, qos, retain, subscriptionIds });
+    this.sendInflight(session, { msg, qos, retain, subscriptionIds, seq });
   }
 
   private enqueue(session: Session, pending: Pending): void {
-    if (!session.enqueue(pending, this.options.maxQueuedMessages, this.options.maxQueuedBytes)) {
+    if (session.enqueue(pending, this.options.maxQueuedMessages, this.options.maxQueuedBytes)) {
+      if (pending.seq !== 0) {
+        const delivery = toDelivery(pending, "queued", 0);
+        this.persist(session, { op: "delivery", clientId: session.clientId, delivery });
+      }
+    } else {
       this.stats.messagesDropped++;
       if (this.ctx.logging) {
         this.log(
@@ -147,23 +254,50 @@ export class Broker {
     const id = session.allocatePacketId();
     if (id === 0) return false;
     const inflight = (session.inflight ??= new Map());
-    inflight.set(id, {
+    const entry: Outgoing = {
       msg: pending.msg,
       qos: pending.qos as 1 | 2,
       retain: pending.retain,
       subscriptionIds: pending.subscriptionIds,
+      seq: pending.seq,
       state: "publish",
       sent: true,
-    });
+    };
+    inflight.set(id, entry);
     session.sentCount++;
+    if (entry.seq !== 0) {
+      const delivery = toDelivery(entry, "publish", id);
+      this.persist(session, { op: "delivery", clientId: session.clientId, delivery });
+    }
     if (output.sendPublish(pending, id, false)) {
       this.stats.messagesSent++;
     } else {
       // Too large for this client [MQTT-3.1.2-25]: it counts as delivered and is dropped.
-      session.complete(id);
+      this.completeFlow(session, id);
       this.stats.messagesDropped++;
     }
     return true;
+  }
+
+  /** A QoS 1/2 flow to the client ended (acknowledged, or refused): it leaves storage too. */
+  completeFlow(session: Session, packetId: number): void {
+    const entry = session.complete(packetId);
+    if (entry !== undefined) this.released(session, entry);
+  }
+
+  /** The client sent PUBREC: the message is delivered, PUBREL is next. */
+  markPubrel(session: Session, packetId: number, entry: Outgoing): void {
+    entry.state = "pubrel";
+    if (entry.seq !== 0) {
+      const delivery = toDelivery(entry, "pubrel", packetId);
+      this.persist(session, { op: "delivery", clientId: session.clientId, delivery });
+    }
+  }
+
+  /** A stored delivery is done with. */
+  private released(session: Session, d: Pending | Outgoing): void {
+    if (d.seq !== 0)
+      this.persist(session, { op: "release", clientId: session.clientId, seq: d.seq });
   }
 
   /** Sends what the session's window and queue allow (after an ack, or on reconnect). */
@@ -176,10 +310,12 @@ export class Broker {
       const head = session.queue![0]!;
       if (isExpired(head.msg, now)) {
         session.dequeue();
+        this.released(session, head);
         continue;
       }
       if (head.qos === 0) {
         session.dequeue();
+        this.released(session, head);
         if (output.sendPublish(head, 0, false)) this.stats.messagesSent++;
         continue;
       }
@@ -227,6 +363,18 @@ export class Broker {
     if (old !== undefined) this.subscriptions.remove(old.topicFilter, old);
     session.subscriptions.set(sub.filter, sub);
     this.subscriptions.add(sub.topicFilter, sub);
+    this.persist(session, {
+      op: "sub",
+      clientId: session.clientId,
+      sub: {
+        filter: sub.filter,
+        qos: sub.qos,
+        noLocal: sub.noLocal,
+        retainAsPublished: sub.retainAsPublished,
+        retainHandling: sub.retainHandling,
+        subscriptionIdentifier: sub.subscriptionIdentifier,
+      },
+    });
     return old === undefined;
   }
 
@@ -239,11 +387,17 @@ export class Broker {
     if (sub.group !== null && this.subscriptions.get(sub.topicFilter) === undefined) {
       this.router.forgetGroup(sub.group, sub.topicFilter);
     }
+    this.persist(session, { op: "unsub", clientId: session.clientId, filter });
     return true;
   }
 
   /** The session's client went away: it ends after its expiry interval (never for 0xFFFFFFFF). */
   sessionDetached(session: Session, now: number): void {
+    this.persist(session, {
+      op: "session",
+      clientId: session.clientId,
+      info: { expiryInterval: session.expiryInterval, disconnectedAt: now },
+    });
     if (session.expiryInterval === 0xffffffff) return;
     session.expiresAt = now + session.expiryInterval * 1000;
     this.expiring.add(session);
@@ -261,6 +415,10 @@ export class Broker {
     this.expiring.delete(session);
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.clearMessages();
+    if (session.stored) {
+      this.write({ op: "drop", clientId: session.clientId });
+      session.stored = false;
+    }
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const will = this.wills.get(session.clientId);
     if (will !== undefined) {
@@ -278,13 +436,28 @@ export class Broker {
       this.publish(msg);
       return;
     }
-    this.wills.set(clientId, { msg, at: Date.now() + delaySeconds * 1000 });
+    this.scheduleWillAt(clientId, msg, Date.now() + delaySeconds * 1000);
+  }
+
+  /** Publishes a will at epoch ms `at` unless its session comes back first. */
+  scheduleWillAt(clientId: string, msg: BrokerMessage, at: number): void {
+    this.wills.set(clientId, { msg, at });
+    const session = this.sessions.get(clientId);
+    if (session !== undefined) {
+      const will: StoredWill = { message: toStored(msg), at, delay: 0 };
+      this.persist(session, { op: "will", clientId, will });
+    }
     this.startSweep();
   }
 
   /** A client reconnected to its session: its pending will must not be sent [MQTT-3.1.3-9]. */
   cancelWill(clientId: string): void {
     this.wills.delete(clientId);
+  }
+
+  /** Pending wills (introspection and tests). */
+  get pendingWills(): number {
+    return this.wills.size;
   }
 
   // --- housekeeping --------------------------------------------------------------------------------
@@ -315,6 +488,8 @@ export class Broker {
       if (now >= will.at) {
         this.wills.delete(clientId);
         this.publish(will.msg);
+        const session = this.sessions.get(clientId);
+        if (session !== undefined) this.persist(session, { op: "unwill", clientId });
       }
     }
   }
@@ -324,6 +499,8 @@ export class Broker {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const conn of [...this.allConnections]) conn.close(0x8b);
+    // Waits for the writes the closing made (sessions detached, wills) before closing.
+    await this.storage?.close();
   }
 
   /** The session of `clientId`, created when there is none. */

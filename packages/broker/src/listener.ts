@@ -7,6 +7,7 @@ import {
   type PeerRole,
   type TransportListener,
 } from "@myqtt/core";
+import { FileStorage, type Storage } from "@myqtt/storage";
 import { Broker } from "./broker.js";
 import type { BrokerOptions } from "./options.js";
 
@@ -35,6 +36,34 @@ export interface ListenerOptions extends BrokerOptions {
   transport?: ListenerFactory<unknown>;
   /** Options handed to the transport factory. */
   transportOptions?: unknown;
+  /**
+   * Where persistent sessions and retained messages are kept (read back when the broker
+   * starts): a Storage, "file" (a FileStorage at ctx.storagePath, fsync durability) or
+   * "memory" (nothing outlives the process). Default: "file" when ctx.storageSetPath was
+   * called, else "memory". Only the first listener of a context chooses.
+   */
+  storage?: Storage | "file" | "memory";
+}
+
+/** The storage a listener option asks for, on `ctx`. */
+function storageFor(ctx: Ctx, choice: ListenerOptions["storage"]): Storage | null {
+  const kind = choice ?? (ctx.storagePathSet ? "file" : "memory");
+  if (kind === "memory") return null;
+  if (kind !== "file") return kind;
+  return new FileStorage({
+    path: ctx.storagePath,
+    hashSize: ctx.storageHashSize,
+    log: (level, message) =>
+      ctx.log(
+        level === "critical"
+          ? LogLevel.CRITICAL
+          : level === "warning"
+            ? LogLevel.WARNING
+            : LogLevel.DEBUG,
+        "storage",
+        message,
+      ),
+  });
 }
 
 /**
@@ -120,13 +149,24 @@ export async function createListener(
     listener.fail("the context is exiting");
     return listener;
   }
-  const { transport, transportOptions, ...brokerOptions } = options;
+  const { transport, transportOptions, storage, ...brokerOptions } = options;
   let broker: Broker;
   try {
     broker = getBroker(ctx);
     broker.configure(brokerOptions);
   } catch (error) {
     listener.fail(describe(error));
+    return listener;
+  }
+  try {
+    if (!broker.started) broker.setStorage(storageFor(ctx, storage));
+    // The stored sessions are back before the first client is accepted.
+    const subscriptions = await broker.start();
+    if (subscriptions > 0)
+      ctx.log(LogLevel.DEBUG, "broker/listener", `${subscriptions} stored subscriptions loaded`);
+  } catch (error) {
+    listener.fail(`cannot start the broker: ${describe(error)}`);
+    ctx.log(LogLevel.CRITICAL, "broker/listener", listener.errorMsg!);
     return listener;
   }
   const max = broker.options.maxConnections;

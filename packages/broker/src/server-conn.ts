@@ -101,8 +101,11 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   authReplyData: Uint8Array | undefined = undefined;
   /** Releases the packets held back while a DEFERRED CONNECT waits for its reply. */
   releaseDeferred: (() => void) | null = null;
-  /** QoS 1/2 publishes received and still in the publish hook. */
+  /** QoS 1/2 publishes received and not acknowledged yet (in the publish hook, or being stored). */
   inboundPending = 0;
+  /** Acknowledgements waiting for storage; later ones queue behind them. */
+  private acksWaiting = 0;
+  private ackTail: Promise<void> | null = null;
   /** Set by a DISCONNECT with reason 0: no will. */
   willCleared = false;
   private readonly connectDeadline: number;
@@ -171,8 +174,10 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       );
       return;
     }
-    finishConnect(this, reply);
-    this.releaseHeldPackets();
+    const accepted = finishConnect(this, reply);
+    // Packets held back go on once the CONNACK is out (after storage, when there is one).
+    if (accepted === undefined) this.releaseHeldPackets();
+    else void accepted.then(() => this.releaseHeldPackets());
   }
 
   private releaseHeldPackets(): void {
@@ -277,6 +282,43 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   }
 
   // --- I/O -------------------------------------------------------------------------------------------
+
+  /** Acknowledgements waiting for storage. */
+  get acksPending(): number {
+    return this.acksWaiting;
+  }
+
+  /**
+   * Sends an acknowledgement once `stored` resolved, and after every acknowledgement queued
+   * before it: acks go out in the order their packets came [MQTT-4.6.0-2]. A failed write
+   * closes the connection without the ack, so the client sends the packet again. Returns a
+   * promise while the ack waits, else null (sent now).
+   */
+  ackAfter(stored: Promise<void> | null, send: () => void): Promise<void> | null {
+    if (stored === null && this.acksWaiting === 0) {
+      send();
+      return null;
+    }
+    this.acksWaiting++;
+    const prev = this.ackTail;
+    const wait = prev === null ? stored! : stored === null ? prev : Promise.all([prev, stored]);
+    const tail = wait.then(
+      () => {
+        if (--this.acksWaiting === 0) this.ackTail = null;
+        if (this.state < ConnState.CLOSING) send();
+      },
+      (error: unknown) => {
+        if (--this.acksWaiting === 0) this.ackTail = null;
+        this.closeWith(
+          ReasonCode.UNSPECIFIED_ERROR,
+          `storage failed, no acknowledgement sent: ${describe(error)}`,
+          LogLevel.CRITICAL,
+        );
+      },
+    );
+    this.ackTail = tail;
+    return tail;
+  }
 
   /** Sends a packet; a failure to encode is logged and closes the connection. */
   send(packet: Packet): void {

@@ -23,6 +23,8 @@ export interface Outgoing {
   readonly qos: 1 | 2;
   readonly retain: boolean;
   readonly subscriptionIds: number[] | null;
+  /** Its key in storage (0: not stored). */
+  readonly seq: number;
   /** "publish": waiting for PUBACK/PUBREC; "pubrel": PUBREL sent, waiting for PUBCOMP. */
   state: "publish" | "pubrel";
   /** Sent on the current connection (false: waiting to be resent after a reconnect). */
@@ -35,6 +37,8 @@ export interface Pending {
   readonly qos: QoS;
   readonly retain: boolean;
   readonly subscriptionIds: number[] | null;
+  /** Its key in storage (0: not stored). */
+  readonly seq: number;
 }
 
 /** Where a session's deliveries go while its client is connected. */
@@ -76,6 +80,8 @@ export class Session {
   dropped = 0;
   /** Incoming QoS 2 packet ids received and not yet released by PUBREL. */
   incomingQoS2: Set<number> | null = null;
+  /** Something of it was written to storage: its end must be written too. */
+  stored = false;
   private lastPacketId = 0;
 
   constructor(clientId: string) {
@@ -92,12 +98,13 @@ export class Session {
   }
 
   /** A QoS 1/2 flow is complete (or refused): forgets it and frees its place in the window. */
-  complete(packetId: number): void {
+  complete(packetId: number): Outgoing | undefined {
     const entry = this.inflight?.get(packetId);
-    if (entry === undefined) return;
+    if (entry === undefined) return undefined;
     this.inflight!.delete(packetId);
     if (entry.sent) this.sentCount--;
     else this.unsentCount--;
+    return entry;
   }
 
   get queueLength(): number {

@@ -41,7 +41,7 @@ export class Ctx {
   private readonly events = new TimedEvents(this, (error) =>
     this.log(LogLevel.CRITICAL, "core/events", `event handler failed: ${describe(error)}`),
   );
-  private storage = { path: DEFAULT_STORAGE_PATH, hashSize: DEFAULT_STORAGE_HASH_SIZE };
+  private storage = { path: DEFAULT_STORAGE_PATH, hashSize: DEFAULT_STORAGE_HASH_SIZE, set: false };
 
   /** Prepares the context; true when it is ready (MyQtt's myqtt_init_ctx). */
   async init(): Promise<boolean> {
@@ -163,7 +163,12 @@ export class Ctx {
       throw new TypeError("storage path must be a non-empty string");
     if (!Number.isInteger(hashSize) || hashSize < 1)
       throw new RangeError("hash size must be a positive integer");
-    this.storage = { path, hashSize };
+    this.storage = { path, hashSize, set: true };
+  }
+
+  /** Whether storageSetPath was called: a broker then keeps its sessions in files there. */
+  get storagePathSet(): boolean {
+    return this.storage.set;
   }
 
   get storagePath(): string {

@@ -12,7 +12,7 @@ export function handlePuback(conn: ServerConn, p: AckPacket): void {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBACK for unknown packet id ${p.packetId}`);
     return;
   }
-  session.complete(p.packetId);
+  conn.broker.completeFlow(session, p.packetId);
   conn.broker.pump(session);
 }
 
@@ -28,11 +28,11 @@ export function handlePubrec(conn: ServerConn, p: AckPacket): void {
   }
   if ((p.reasonCode ?? 0) >= 0x80) {
     // The client refused the message: the flow ends here (v5 4.3.3).
-    session.complete(p.packetId);
+    conn.broker.completeFlow(session, p.packetId);
     conn.broker.pump(session);
     return;
   }
-  entry.state = "pubrel";
+  conn.broker.markPubrel(session, p.packetId, entry);
   conn.sendPubrel(p.packetId);
 }
 
@@ -44,13 +44,23 @@ export function handlePubcomp(conn: ServerConn, p: AckPacket): void {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: PUBCOMP for unknown packet id ${p.packetId}`);
     return;
   }
-  session.complete(p.packetId);
+  conn.broker.completeFlow(session, p.packetId);
   conn.broker.pump(session);
 }
 
-/** PUBREL of a QoS 2 message the client sent: release its id, answer PUBCOMP. */
+/**
+ * PUBREL of a QoS 2 message the client sent: release its id, answer PUBCOMP once the release
+ * is stored (a stale stored id would make a later message with that id look like a resend).
+ */
 export function handlePubrel(conn: ServerConn, p: AckPacket): void {
-  const known = conn.session!.incomingQoS2?.delete(p.packetId) ?? false;
+  const session = conn.session!;
+  const known = session.incomingQoS2?.delete(p.packetId) ?? false;
   const reasonCode = known || conn.protocolVersion < 5 ? 0 : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND;
-  conn.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode });
+  const broker = conn.broker;
+  broker.beginWrites();
+  if (known)
+    broker.persist(session, { op: "qos2done", clientId: session.clientId, packetId: p.packetId });
+  conn.ackAfter(broker.endWrites(), () =>
+    conn.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode }),
+  );
 }

@@ -7,7 +7,9 @@ import {
   type UnsupportedProtocolError,
 } from "@myqtt/codec";
 import { ConnackCode, type ConnectReply, describe, isPromise, LogLevel } from "@myqtt/core";
+import type { StoredMessage } from "@myqtt/storage";
 import { ConnState, type ServerConn } from "../server-conn.js";
+import type { Session } from "../session.js";
 import { topicProblem } from "../topic-limits.js";
 import { startAuth } from "./auth.js";
 
@@ -119,8 +121,7 @@ export function finishConnect(conn: ServerConn, reply: ConnectReply): undefined 
     refuse(conn, code, properties, "refused by the connect hook");
     return undefined;
   }
-  accept(conn, properties);
-  return undefined;
+  return accept(conn, properties);
 }
 
 /** MyQtt's 3.1.1 codes as MQTT 5.0 reason codes. */
@@ -192,8 +193,11 @@ export function refuseUnsupported(conn: ServerConn, error: UnsupportedProtocolEr
   conn.closeWith(ReasonCode.UNSUPPORTED_PROTOCOL_VERSION, error.message, LogLevel.WARNING);
 }
 
-/** Accepts the CONNECT: takes the session over or creates it, answers CONNACK, resends. */
-function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
+/**
+ * Accepts the CONNECT: takes the session over or creates it, stores it, answers CONNACK once
+ * storage confirmed, resends. Returns a promise while storage is written.
+ */
+function accept(conn: ServerConn, extra: ConnackProperties | undefined): undefined | Promise<void> {
   const broker = conn.broker;
   const options = broker.options;
   const p = conn.pendingConnect!;
@@ -204,7 +208,7 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
   if (existing !== undefined && existing !== conn && existing.state < ConnState.CLOSING) {
     if (options.duplicateClientId === "reject") {
       refuse(conn, ConnackCode.IDENTIFIER_REJECTED, undefined, "client id already connected");
-      return;
+      return undefined;
     }
     // [MQTT-3.1.4-3]: the new connection takes the session over.
     existing.closeWith(
@@ -213,6 +217,7 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
     );
   }
 
+  broker.beginWrites();
   let session = broker.sessions.get(clientId);
   let sessionPresent = false;
   if (session !== undefined) {
@@ -240,6 +245,68 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
   broker.connections.set(clientId, conn);
   conn.state = ConnState.CONNECTED;
   conn.pendingConnect = null;
+  storeSession(conn, session);
+  const stored = broker.endWrites();
+  const asked = { keepAlive: p.keepAlive, expiry: requested };
+  const reply = (): void => sendConnack(conn, session, sessionPresent, asked, expiry, extra);
+  if (stored === null) {
+    reply();
+    return undefined;
+  }
+  return stored.then(
+    () => {
+      if (conn.state === ConnState.CONNECTED) reply();
+    },
+    () => refuse(conn, ConnackCode.SERVER_UNAVAILABLE, undefined, "the session cannot be stored"),
+  );
+}
+
+/** Writes the session and its will, when the session is kept in storage. */
+function storeSession(conn: ServerConn, session: Session): void {
+  if (!session.persistent && !session.stored) return;
+  const broker = conn.broker;
+  const clientId = session.clientId;
+  broker.persist(session, {
+    op: "session",
+    clientId,
+    info: { expiryInterval: session.expiryInterval, disconnectedAt: 0 },
+  });
+  const will = conn.will;
+  if (will === null || !session.persistent) {
+    broker.persist(session, { op: "unwill", clientId });
+    return;
+  }
+  // Armed while the connection lives: a broker restart counts as losing the connection.
+  const { willDelayInterval, ...properties } = will.properties ?? {};
+  const message: StoredMessage = {
+    topic: will.topic,
+    payload: will.payload,
+    qos: will.qos,
+    retain: will.retain,
+    properties: Object.keys(properties).length > 0 ? properties : undefined,
+    expiresAt: 0,
+    publisher: clientId,
+  };
+  broker.persist(session, {
+    op: "will",
+    clientId,
+    will: { message, at: 0, delay: willDelayInterval ?? 0 },
+  });
+}
+
+/** The CONNACK of an accepted connection, then what the session has to send. */
+function sendConnack(
+  conn: ServerConn,
+  session: Session,
+  sessionPresent: boolean,
+  asked: { keepAlive: number; expiry: number },
+  expiry: number,
+  extra: ConnackProperties | undefined,
+): void {
+  const broker = conn.broker;
+  const options = broker.options;
+  const clientId = session.clientId;
+  const v5 = conn.protocolVersion === 5;
 
   if (v5) {
     const properties: ConnackProperties = { ...extra };
@@ -249,8 +316,8 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): void {
     if (options.topicAliasMaximum > 0) properties.topicAliasMaximum = options.topicAliasMaximum;
     if (!options.retainAvailable) properties.retainAvailable = false;
     if (conn.assignedClientId) properties.assignedClientIdentifier = clientId;
-    if (conn.keepAlive !== p.keepAlive) properties.serverKeepAlive = conn.keepAlive;
-    if (expiry !== requested) properties.sessionExpiryInterval = expiry;
+    if (conn.keepAlive !== asked.keepAlive) properties.serverKeepAlive = conn.keepAlive;
+    if (expiry !== asked.expiry) properties.sessionExpiryInterval = expiry;
     if (conn.authMethod !== null) {
       properties.authenticationMethod = conn.authMethod;
       if (conn.authReplyData !== undefined) properties.authenticationData = conn.authReplyData;

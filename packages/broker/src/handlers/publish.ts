@@ -69,7 +69,7 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
   const packetId = p.packetId ?? 0;
   if (qos === 2 && session.incomingQoS2?.has(packetId)) {
     // A resent QoS 2 message we already accepted: acknowledge again, deliver once [MQTT-4.3.3-10].
-    conn.send({ type: PacketType.PUBREC, packetId });
+    conn.ackAfter(null, () => conn.send({ type: PacketType.PUBREC, packetId }));
     return undefined;
   }
   if (topic.charCodeAt(0) === DOLLAR) {
@@ -112,7 +112,7 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
     return decision.then(
       (d) => {
         if (qos > 0) conn.inboundPending--;
-        complete(conn, msg, qos, packetId, d);
+        return complete(conn, msg, qos, packetId, d);
       },
       (error: unknown) => {
         if (qos > 0) conn.inboundPending--;
@@ -123,36 +123,56 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
       },
     );
   }
-  complete(conn, msg, qos, packetId, decision);
-  return undefined;
+  return complete(conn, msg, qos, packetId, decision);
 }
 
-/** Acts on the hook's decision. */
+/**
+ * Acts on the hook's decision: routes the message, then acknowledges it once storage holds
+ * it (and its QoS 2 id). Returns a promise, pausing reading, only when too many acks wait.
+ */
 function complete(
   conn: ServerConn,
   msg: BrokerMessage,
   qos: number,
   packetId: number,
   decision: number,
-): void {
-  if (decision === PublishCode.DISCARD) return; // MyQtt: no ack, not routed.
+): undefined | Promise<unknown> {
+  if (decision === PublishCode.DISCARD) return undefined; // MyQtt: no ack, not routed.
   if (decision === PublishCode.CONN_CLOSE) {
     conn.shutdown();
-    return;
+    return undefined;
   }
+  const broker = conn.broker;
+  broker.beginWrites();
   // Routed even if the publisher is gone meanwhile: the message was accepted.
-  const receivers = conn.broker.publish(msg);
-  if (conn.state >= ConnState.CLOSING) return;
+  const receivers = broker.publish(msg);
+  const session = conn.session!;
+  if (qos === 2) {
+    (session.incomingQoS2 ??= new Set()).add(packetId);
+    broker.persist(session, { op: "qos2", clientId: session.clientId, packetId });
+  }
+  const stored = broker.endWrites();
+  if (qos === 0 || conn.state >= ConnState.CLOSING) return undefined;
   const v5 = conn.protocolVersion === 5;
-  acknowledge(conn, qos, packetId, v5 && receivers === 0 ? ReasonCode.NO_MATCHING_SUBSCRIBERS : 0);
+  const reasonCode = v5 && receivers === 0 ? ReasonCode.NO_MATCHING_SUBSCRIBERS : 0;
+  // QoS 2 ids already count against the Receive Maximum through incomingQoS2.
+  const counted = stored !== null && qos === 1;
+  if (counted) conn.inboundPending++;
+  const waiting = conn.ackAfter(stored, () => {
+    if (counted) conn.inboundPending--;
+    conn.send({ type: qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, reasonCode });
+  });
+  // A client that publishes faster than storage commits waits: reading pauses.
+  return waiting !== null && conn.acksPending >= broker.options.receiveMaximum
+    ? waiting
+    : undefined;
 }
 
-/** PUBACK for QoS 1, PUBREC for QoS 2 (the id then waits for PUBREL), nothing for QoS 0. */
+/** PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0: a refusal, in order with the rest. */
 function acknowledge(conn: ServerConn, qos: number, packetId: number, reasonCode: number): void {
-  if (qos === 1) {
-    conn.send({ type: PacketType.PUBACK, packetId, reasonCode });
-  } else if (qos === 2) {
-    if (reasonCode < 0x80) (conn.session!.incomingQoS2 ??= new Set()).add(packetId);
-    conn.send({ type: PacketType.PUBREC, packetId, reasonCode });
-  }
+  if (qos === 0) return;
+  if (qos === 2 && reasonCode < 0x80) (conn.session!.incomingQoS2 ??= new Set()).add(packetId);
+  conn.ackAfter(null, () =>
+    conn.send({ type: qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, reasonCode }),
+  );
 }

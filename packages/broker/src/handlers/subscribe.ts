@@ -9,7 +9,7 @@ import {
 } from "@myqtt/codec";
 import { describe, isPromise, LogLevel, QOS_DENIED } from "@myqtt/core";
 import type { ServerConn } from "../server-conn.js";
-import type { Subscription } from "../session.js";
+import type { Session, Subscription } from "../session.js";
 import { topicProblem } from "../topic-limits.js";
 
 /** A SUBSCRIBE: each filter checked and offered to the hook, in order; SUBACK; retained. */
@@ -55,8 +55,7 @@ export function handleSubscribe(
       }
       codes.push(grant(conn, answer));
     }
-    done(conn, p, codes);
-    return undefined;
+    return done(conn, p, codes);
   };
   return next();
 }
@@ -95,11 +94,15 @@ function hookFailed(conn: ServerConn, entry: Requested, error: unknown): number 
   return failureCode(conn, ReasonCode.UNSPECIFIED_ERROR);
 }
 
-/** Stores the granted subscriptions, answers SUBACK, then sends what is retained for them. */
-function done(conn: ServerConn, p: SubscribePacket, codes: number[]): void {
+/**
+ * Takes the granted subscriptions, answers SUBACK once storage holds them, then sends what is
+ * retained for them.
+ */
+function done(conn: ServerConn, p: SubscribePacket, codes: number[]): undefined | Promise<void> {
   const broker = conn.broker;
   const session = conn.session;
-  if (session === null || conn.channel.closed) return;
+  if (session === null || conn.channel.closed) return undefined;
+  broker.beginWrites();
   const subscriptionIdentifier = p.properties?.subscriptionIdentifier;
   const retainedFor: [Subscription, boolean][] = [];
   for (let i = 0; i < codes.length; i++) {
@@ -121,7 +124,22 @@ function done(conn: ServerConn, p: SubscribePacket, codes: number[]): void {
     const isNew = broker.subscribe(sub);
     retainedFor.push([sub, isNew]);
   }
-  conn.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: codes });
+  const stored = broker.endWrites();
+  const reply = (): void => {
+    conn.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: codes });
+    sendRetained(conn, session, retainedFor);
+  };
+  const waiting = conn.ackAfter(stored, reply);
+  return waiting === null ? undefined : waiting;
+}
+
+/** [MQTT-3.3.1-6]: what is retained for the new subscriptions, with RETAIN set. */
+function sendRetained(
+  conn: ServerConn,
+  session: Session,
+  retainedFor: [Subscription, boolean][],
+): void {
+  const broker = conn.broker;
   if (!broker.options.retainAvailable || broker.retained.size === 0) return;
   const now = Date.now();
   for (const [sub, isNew] of retainedFor) {

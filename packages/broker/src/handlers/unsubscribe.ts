@@ -10,12 +10,13 @@ export function handleUnsubscribe(
   const hook = conn.ctx.hooks.unsubscribe;
   const codes: number[] = [];
   const filters = p.topicFilters;
+  const writes: Promise<void>[] = [];
   let i = 0;
   const next = (): undefined | Promise<unknown> => {
     for (; i < filters.length; i++) {
       const filter = filters[i]!;
       if (hook === null) {
-        codes.push(remove(conn, filter, true));
+        codes.push(remove(conn, filter, true, writes));
         continue;
       }
       let answer: boolean | undefined | Promise<boolean | undefined>;
@@ -30,7 +31,7 @@ export function handleUnsubscribe(
         i++;
         return answer.then(
           (allowed) => {
-            codes.push(remove(conn, filter, allowed !== false));
+            codes.push(remove(conn, filter, allowed !== false, writes));
             return next();
           },
           (error: unknown) => {
@@ -40,25 +41,38 @@ export function handleUnsubscribe(
           },
         );
       }
-      codes.push(remove(conn, filter, answer !== false));
+      codes.push(remove(conn, filter, answer !== false, writes));
     }
     if (conn.session === null || conn.channel.closed) return undefined;
-    if (conn.protocolVersion === 5) {
-      conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId, reasonCodes: codes });
-    } else {
-      conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId });
-    }
-    return undefined;
+    // UNSUBACK once storage no longer holds the subscriptions.
+    const stored = writes.length === 0 ? null : Promise.all(writes).then(() => {});
+    const waiting = conn.ackAfter(stored, () => {
+      if (conn.protocolVersion === 5) {
+        conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId, reasonCodes: codes });
+      } else {
+        conn.send({ type: PacketType.UNSUBACK, packetId: p.packetId });
+      }
+    });
+    return waiting === null ? undefined : waiting;
   };
   return next();
 }
 
-function remove(conn: ServerConn, filter: string, allowed: boolean): number {
+/** Removes one subscription; the storage write it made joins `writes`. */
+function remove(
+  conn: ServerConn,
+  filter: string,
+  allowed: boolean,
+  writes: Promise<void>[],
+): number {
   if (!isValidTopicFilter(filter)) return ReasonCode.TOPIC_FILTER_INVALID;
   if (!allowed) return ReasonCode.NOT_AUTHORIZED;
   const session = conn.session;
   if (session === null) return ReasonCode.UNSPECIFIED_ERROR;
-  return conn.broker.unsubscribe(session, filter)
-    ? ReasonCode.SUCCESS
-    : ReasonCode.NO_SUBSCRIPTION_EXISTED;
+  const broker = conn.broker;
+  broker.beginWrites();
+  const existed = broker.unsubscribe(session, filter);
+  const stored = broker.endWrites();
+  if (stored !== null) writes.push(stored);
+  return existed ? ReasonCode.SUCCESS : ReasonCode.NO_SUBSCRIPTION_EXISTED;
 }
