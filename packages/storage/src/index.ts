@@ -2,6 +2,7 @@
 
 export { checkClientId, StorageError, type StorageErrorCode } from "./errors.js";
 export { FileStorage, type FileStorageOptions } from "./file/file-storage.js";
+export { StorageInflightStore, type StoredInflightEntry } from "./inflight-store.js";
 export { MemoryStorage } from "./memory.js";
 export { publishLength, Storage, type StorageOptions } from "./storage.js";
 export type {
