@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /**
@@ -14,6 +14,8 @@ export async function writeAtomically(
   const fh = await open(tmp, "w", 0o600).catch(async (error: NodeJS.ErrnoException) => {
     if (error.code !== "ENOENT") throw error;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    // The new directory's entry must be on disk too, or the file could vanish with it.
+    if (sync) await syncDirectory(dirname(dirname(path)));
     return open(tmp, "w", 0o600);
   });
   try {
@@ -25,9 +27,15 @@ export async function writeAtomically(
   await rename(tmp, path);
 }
 
-/** Removes `path`; a file already gone is fine. */
-export async function removeFile(path: string): Promise<void> {
-  await rm(path, { force: true });
+/** Removes `path`; true when it existed (a file already gone is fine). */
+export async function removeFile(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
+  }
 }
 
 /** Flushes a directory's entries (renames, removals) to disk. */

@@ -22,7 +22,8 @@ export interface FileStorageOptions extends StorageOptions {
   compactAfterBytes?: number;
 }
 
-const SEGMENT = /^(\d{16})\.log$/;
+const SEGMENT = /^(\d{16,24})\.log$/;
+const FORMAT_FILE = "FORMAT";
 const READ_CONCURRENCY = 32;
 
 /**
@@ -36,7 +37,8 @@ const READ_CONCURRENCY = 32;
 export class FileStorage extends Storage {
   readonly kind = "file";
   readonly path: string;
-  readonly hashSize: number;
+  /** The bucket count in use: the one the directory was created with, once opened. */
+  hashSize: number;
   readonly durability: Durability;
   private readonly compactAfterBytes: number;
   private readonly model = new StateModel();
@@ -48,7 +50,7 @@ export class FileStorage extends Storage {
   private segments: string[] = [];
   private wal: FileHandle | null = null;
   private walBytes = 0;
-  private nextSegment = 1;
+  private nextSegment = 1n;
   /** The log write of the commit running now (fsync and async modes). */
   private writing: Promise<void> | null = null;
   /** Log writes not yet done (none mode). */
@@ -83,6 +85,7 @@ export class FileStorage extends Storage {
       await mkdir(join(this.path, dir), { recursive: true, mode: 0o700 });
     this.unlock = await lockDirectory(this.path);
     try {
+      await this.readFormat();
       await this.readClientFiles();
       await this.readRetainedFiles();
       await this.replayLog();
@@ -107,6 +110,39 @@ export class FileStorage extends Storage {
     this.unlock = null;
   }
 
+  /**
+   * The layout the directory was made with. Files sit in buckets of its hash size, so a
+   * directory keeps the one it was created with; another one asked for is logged and ignored.
+   */
+  private async readFormat(): Promise<void> {
+    const file = join(this.path, FORMAT_FILE);
+    let text: string | null = null;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    let stored: unknown = null;
+    try {
+      if (text !== null) stored = (JSON.parse(text) as { hashSize?: unknown } | null)?.hashSize;
+    } catch {
+      stored = null;
+    }
+    if (typeof stored === "number" && Number.isInteger(stored) && stored > 0) {
+      if (stored !== this.hashSize) {
+        this.log(
+          "warning",
+          `storage ${this.path} was created with hash size ${stored}; using it instead of ${this.hashSize}`,
+        );
+        this.hashSize = stored;
+      }
+      return;
+    }
+    if (text !== null) this.damaged(file, "unreadable; rewritten");
+    const format = `${JSON.stringify({ format: 1, hashSize: this.hashSize })}\n`;
+    await writeAtomically(file, Buffer.from(format), this.sync);
+  }
+
   private damaged(file: string, why: string): void {
     this.log("warning", `storage ${this.path}: ${file}: ${why}; skipped, the rest is loaded`);
   }
@@ -118,7 +154,7 @@ export class FileStorage extends Storage {
       const dir = join(root, bucket);
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names) {
-        if (name.endsWith(".tmp")) await removeFile(join(dir, name));
+        if (name.endsWith(".tmp")) await removeFile(join(dir, name)).catch(() => false);
         else if (name.endsWith(".rec")) files.push(join(dir, name));
       }
     }
@@ -136,7 +172,10 @@ export class FileStorage extends Storage {
 
   private async readRetainedFiles(): Promise<void> {
     const dir = join(this.path, "retained");
-    const files = (await readdir(dir)).filter((n) => n.endsWith(".rec"));
+    const names = await readdir(dir);
+    for (const n of names)
+      if (n.endsWith(".tmp")) await removeFile(join(dir, n)).catch(() => false);
+    const files = names.filter((n) => n.endsWith(".rec"));
     await inParallel(files, READ_CONCURRENCY, async (name) => {
       for (const value of await this.readRecords(join(dir, name))) {
         if (!Array.isArray(value)) {
@@ -176,11 +215,16 @@ export class FileStorage extends Storage {
 
   private async replayLog(): Promise<void> {
     const dir = join(this.path, "wal");
-    const names = (await readdir(dir)).filter((n) => SEGMENT.test(n)).sort();
+    const numbered = (await readdir(dir))
+      .filter((n) => SEGMENT.test(n))
+      .map((n) => [BigInt(SEGMENT.exec(n)![1]!), n] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const names = numbered.map(([, n]) => n);
     for (const name of names) {
       const file = join(dir, name);
       this.segments.push(file);
-      this.nextSegment = Math.max(this.nextSegment, Number(SEGMENT.exec(name)![1]) + 1);
+      const number = BigInt(SEGMENT.exec(name)![1]!);
+      if (number >= this.nextSegment) this.nextSegment = number + 1n;
       for (const ops of await this.readRecords(file)) {
         if (!Array.isArray(ops)) {
           this.damaged(file, "a record is not a list of changes");
@@ -293,10 +337,12 @@ export class FileStorage extends Storage {
         const dir = join(this.path, "clients", String(bucketOf(clientId, this.hashSize)));
         const file = join(dir, `${clientFileName(clientId)}.rec`);
         const record = this.model.clients.get(clientId);
-        if (record === undefined) await removeFile(file);
-        else
+        if (record !== undefined) {
           await writeAtomically(file, frame(encodeValue(snapshotOf(clientId, record))), this.sync);
-        dirs.add(dir);
+          dirs.add(dir);
+        } else if (await removeFile(file)) {
+          dirs.add(dir);
+        }
       });
       await inParallel([...buckets], READ_CONCURRENCY, async (bucket) => {
         const file = join(this.path, "retained", `${bucket}.rec`);
