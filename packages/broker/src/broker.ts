@@ -7,7 +7,7 @@ import { toDelivery, toStored } from "./persistence.js";
 import { type Restored, restoreFromStorage } from "./restore.js";
 import { RetainedStore } from "./retained.js";
 import { Router } from "./router.js";
-import { ServerConn } from "./server-conn.js";
+import { ConnState, ServerConn } from "./server-conn.js";
 import {
   type Outgoing,
   type Pending,
@@ -404,6 +404,18 @@ export class Broker {
     this.startSweep();
   }
 
+  /**
+   * A connection that was taking `session` over went away before its CONNACK: unless another
+   * connection holds the session now, it is left as if its client disconnected.
+   */
+  sessionLost(session: Session, conn: ServerConn): void {
+    if (session.output !== null || this.sessions.get(session.clientId) !== session) return;
+    const live = this.connections.get(session.clientId);
+    if (live !== undefined && live !== conn && live.state < ConnState.CLOSING) return;
+    if (session.persistent) this.sessionDetached(session, Date.now());
+    else this.endSession(session);
+  }
+
   /** The session's client is back. */
   sessionAttached(session: Session): void {
     session.expiresAt = 0;
@@ -453,6 +465,15 @@ export class Broker {
   /** A client reconnected to its session: its pending will must not be sent [MQTT-3.1.3-9]. */
   cancelWill(clientId: string): void {
     this.wills.delete(clientId);
+  }
+
+  /**
+   * The connection of a persistent session ended: its armed will was published, scheduled
+   * (stored with its time) or cleared by DISCONNECT; unless scheduled, storage forgets it.
+   */
+  willSettled(session: Session): void {
+    if (!this.wills.has(session.clientId))
+      this.persist(session, { op: "unwill", clientId: session.clientId });
   }
 
   /** Pending wills (introspection and tests). */

@@ -485,8 +485,12 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     if (accepted) {
       session.output = null;
       this.publishWill(session);
-      if (!session.persistent) broker.endSession(session);
-      else broker.sessionDetached(session, Date.now());
+      if (!session.persistent) {
+        broker.endSession(session);
+      } else {
+        broker.willSettled(session);
+        broker.sessionDetached(session, Date.now());
+      }
     }
     if (broker.connections.get(this.clientId) === this) broker.connections.delete(this.clientId);
     this.releaseHeldPackets();

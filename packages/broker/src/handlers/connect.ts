@@ -240,24 +240,32 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): undefin
   const expiry = v5 ? Math.min(requested, options.maxSessionExpiryInterval) : requested;
   session.expiryInterval = expiry;
   broker.sessionAttached(session);
-  session.output = conn;
   conn.session = session;
   broker.connections.set(clientId, conn);
-  conn.state = ConnState.CONNECTED;
   conn.pendingConnect = null;
   storeSession(conn, session);
   const stored = broker.endWrites();
   const asked = { keepAlive: p.keepAlive, expiry: requested };
-  const reply = (): void => sendConnack(conn, session, sessionPresent, asked, expiry, extra);
+  // The session gets its output with the CONNACK: until then (storage writing) deliveries to
+  // it are queued, so the CONNACK is the first packet the client gets [MQTT-3.2.0-1].
+  const attach = (): void => {
+    session.output = conn;
+    conn.state = ConnState.CONNECTED;
+    sendConnack(conn, session, sessionPresent, asked, expiry, extra);
+  };
   if (stored === null) {
-    reply();
+    attach();
     return undefined;
   }
   return stored.then(
     () => {
-      if (conn.state === ConnState.CONNECTED) reply();
+      if (conn.state < ConnState.CLOSING) attach();
+      else broker.sessionLost(session, conn);
     },
-    () => refuse(conn, ConnackCode.SERVER_UNAVAILABLE, undefined, "the session cannot be stored"),
+    () => {
+      refuse(conn, ConnackCode.SERVER_UNAVAILABLE, undefined, "the session cannot be stored");
+      broker.sessionLost(session, conn);
+    },
   );
 }
 
