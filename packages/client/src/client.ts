@@ -19,7 +19,7 @@ import {
   validateTopicFilter,
   validateTopicName,
 } from "@myqtt/codec";
-import { describe, Msg } from "@myqtt/core";
+import { describe, Msg, type Transport } from "@myqtt/core";
 import { backoffDelay } from "./backoff.js";
 import {
   AbortedError,
@@ -216,6 +216,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /** QoS 1/2 publishes not yet acknowledged, and those waiting to be sent. */
   get pendingPublishes(): number {
     return this.inflight.size + this.queue.length + this.queue0.length;
+  }
+
+  /** The transport of the current connection (TCP, TLS, WebSocket), or null while offline. */
+  get transport(): Transport | null {
+    return this.link?.channel.transport ?? null;
   }
 
   /** The local address of the current connection. */

@@ -35,6 +35,7 @@ export type { EventHandler } from "./timed-events.js";
 export type {
   Connector,
   ListenerFactory,
+  TlsPeer,
   Transport,
   TransportHandlers,
   TransportListener,

@@ -38,6 +38,20 @@ export interface Transport {
   end(): void;
   /** Closes at once. */
   destroy(error?: Error): void;
+  /** What TLS knows of the peer; absent (or null) on a transport without TLS. */
+  tlsPeer?(): TlsPeer | null;
+}
+
+/** The peer of a TLS connection (mqtts, wss), as verified during the handshake. */
+export interface TlsPeer {
+  /** The peer's certificate chains to a trusted CA (and, for a server, matches the name). */
+  readonly authorized: boolean;
+  /** Why it is not authorized (an OpenSSL code such as "CERT_HAS_EXPIRED"), else null. */
+  readonly authorizationError: string | null;
+  /** The peer's certificate in DER, or null when it sent none. */
+  readonly certificate: Uint8Array | null;
+  /** The negotiated protocol ("TLSv1.3"...). */
+  readonly protocol: string | null;
 }
 
 /** A listening endpoint that hands each accepted connection over as a Transport. */
