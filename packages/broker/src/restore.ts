@@ -19,9 +19,11 @@ export interface Restored {
  * Sessions that expired while the broker was down end (their wills go out).
  */
 export function restoreFromStorage(broker: Broker, state: StoredState, now: number): Restored {
+  const expiredRetained: string[] = [];
   for (const m of state.retained) {
     const msg = fromStored(m);
-    if (!isExpired(msg, now)) broker.retained.set(msg);
+    if (isExpired(msg, now)) expiredRetained.push(m.topic);
+    else broker.retained.set(msg);
   }
   let subscriptions = 0;
   const ended: string[] = [];
@@ -85,6 +87,7 @@ export function restoreFromStorage(broker: Broker, state: StoredState, now: numb
     subscriptions,
     finish() {
       for (const clientId of ended) broker.write({ op: "drop", clientId });
+      for (const topic of expiredRetained) broker.write({ op: "unretain", topic });
       for (const session of leftNow) broker.sessionDetached(session, now);
       for (const publish of wills) publish();
     },

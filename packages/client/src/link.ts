@@ -79,13 +79,26 @@ export class Link implements PacketChannelHandlers {
     });
     let link: Link | null = null;
     try {
-      const transport = await Promise.race([
-        connector(host, port, options.connectorOptions).catch((error: unknown) => {
+      let timedOut = false;
+      const connecting = connector(host, port, options.connectorOptions).then(
+        (t) => {
+          // Connected after the deadline: nobody will use it.
+          if (timedOut) t.destroy();
+          return t;
+        },
+        (error: unknown) => {
           throw new ConnectionError(`cannot connect to ${host}:${port}: ${describe(error)}`, {
             cause: error,
           });
+        },
+      );
+      const transport = await Promise.race([
+        connecting,
+        timeout.catch((error: unknown) => {
+          timedOut = true;
+          connecting.catch(() => {});
+          throw error;
         }),
-        timeout,
       ]);
       link = new Link(
         (l) =>

@@ -66,17 +66,21 @@ export interface TransportListener {
   close(): Promise<void>;
 }
 
-/** Creates a listener; `onTransport` receives each accepted connection. */
-export type ListenerFactory<O = unknown> = (
-  host: string,
-  port: number,
-  onTransport: (transport: Transport) => void,
-  options?: O,
-) => Promise<TransportListener>;
+/**
+ * Creates a listener; `onTransport` receives each accepted connection. Declared as a method
+ * so that a factory with typed options (TLS, WebSocket) fits where `ListenerFactory` (unknown
+ * options) is expected.
+ */
+export type ListenerFactory<O = unknown> = {
+  create(
+    host: string,
+    port: number,
+    onTransport: (transport: Transport) => void,
+    options?: O,
+  ): Promise<TransportListener>;
+}["create"];
 
-/** Opens a client transport. */
-export type Connector<O = unknown> = (
-  host: string,
-  port: number,
-  options?: O,
-) => Promise<Transport>;
+/** Opens a client transport (a method type for the same reason as ListenerFactory). */
+export type Connector<O = unknown> = {
+  open(host: string, port: number, options?: O): Promise<Transport>;
+}["open"];
