@@ -181,7 +181,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   ): Promise<MqttClient> {
     const options =
       typeof urlOrOptions === "string"
-        ? { ...optionsFromUrl(urlOrOptions), ...extra }
+        ? { ...optionsFromUrl(urlOrOptions, extra?.connector !== undefined), ...extra }
         : urlOrOptions;
     const client = new MqttClient(
       resolveClientOptions(options),

@@ -99,21 +99,34 @@ export interface ResolvedClientOptions {
   subscriptionBuffer: number;
 }
 
-/** Reads `mqtt://user:password@host:port` into options (explicit options win). */
-export function optionsFromUrl(url: string): ClientOptions {
+/** The connector each scheme needs, and its default port. */
+const SCHEMES: Record<string, { needs: string; port: number }> = {
+  "mqtts:": { needs: "connectTls from @myqtt/tls", port: 8883 },
+  "ssl:": { needs: "connectTls from @myqtt/tls", port: 8883 },
+  "ws:": { needs: "connectWebSocket from @myqtt/websocket", port: 80 },
+  "wss:": { needs: "connectWebSocket from @myqtt/websocket", port: 443 },
+};
+
+/**
+ * Reads `mqtt://user:password@host:port` into options (explicit options win). `mqtts:`,
+ * `ssl:`, `ws:` and `wss:` are read too when a connector for them is given.
+ */
+export function optionsFromUrl(url: string, hasConnector = false): ClientOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
   }
+  const scheme = SCHEMES[parsed.protocol];
   if (parsed.protocol !== "mqtt:" && parsed.protocol !== "tcp:") {
-    throw new TypeError(
-      `unsupported scheme ${parsed.protocol} (mqtt: here; TLS and WebSocket come with their packages)`,
-    );
+    if (scheme === undefined) throw new TypeError(`unsupported scheme ${parsed.protocol}`);
+    if (!hasConnector)
+      throw new TypeError(`${parsed.protocol}// needs the option connector: ${scheme.needs}`);
   }
   const out: ClientOptions = { host: parsed.hostname.replace(/^\[|\]$/g, "") || "localhost" };
   if (parsed.port) out.port = Number(parsed.port);
+  else if (scheme !== undefined) out.port = scheme.port;
   if (parsed.username) out.username = decodeURIComponent(parsed.username);
   if (parsed.password) out.password = decodeURIComponent(parsed.password);
   return out;

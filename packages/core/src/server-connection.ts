@@ -7,6 +7,7 @@ import type {
 } from "@myqtt/codec";
 import type { PeerRole } from "./codes.js";
 import type { Ctx } from "./ctx.js";
+import type { Transport } from "./transport.js";
 
 /**
  * What a CONNECT hook answers: a ConnackCode (0 to 5, DEFERRED), an MQTT 5.0 reason code
@@ -35,6 +36,8 @@ export interface ServerConnection {
   /** The TLS SNI name or the WebSocket Host header, when there is one. */
   readonly serverName: string | null;
   readonly tls: boolean;
+  /** The byte stream underneath: `transport.tlsPeer?.()` tells a hook about a client certificate. */
+  readonly transport: Transport;
   readonly protocolVersion: ProtocolVersion;
   readonly cleanSession: boolean;
   readonly keepAlive: number;
