@@ -1,6 +1,31 @@
 import { createListener } from "@myqtt/broker";
 import { Ctx, LogLevel } from "@myqtt/core";
+import { FileStorage, type Storage } from "@myqtt/storage";
+import { RedisStorage } from "@myqtt/storage-redis";
 import { ConfigError, type DaemonConfig, parseConfig, USAGE } from "./config.js";
+
+function describeStorage(config: DaemonConfig): string {
+  const s = config.storage;
+  if (s.kind === "memory") return "memory";
+  return s.kind === "file" ? `file ${s.dir}, ${config.durability}` : `redis ${s.url}`;
+}
+
+/** The storage the config asks for; its problems go to the context's log. */
+function makeStorage(ctx: Ctx, config: DaemonConfig): Storage | "memory" {
+  const log = (level: "debug" | "warning" | "critical", message: string): void => {
+    const mapped =
+      level === "critical"
+        ? LogLevel.CRITICAL
+        : level === "warning"
+          ? LogLevel.WARNING
+          : LogLevel.DEBUG;
+    ctx.log(mapped, "storage", message);
+  };
+  const s = config.storage;
+  if (s.kind === "memory") return "memory";
+  if (s.kind === "redis") return new RedisStorage({ redis: s.url, log });
+  return new FileStorage({ path: s.dir, durability: config.durability, log });
+}
 
 function fail(message: string, status: number): never {
   process.stderr.write(`myqttd: ${message}\n`);
@@ -22,13 +47,6 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (config.storage.kind === "file") {
-    fail(
-      "file storage is not available yet (it arrives with @myqtt/storage); use --storage memory",
-      2,
-    );
-  }
-
   const ctx = new Ctx();
   if (!(await ctx.init())) fail("cannot initialise the context", 1);
   const shown =
@@ -44,16 +62,17 @@ async function main(): Promise<void> {
     });
   }
 
+  const storage = makeStorage(ctx, config);
   let listener: Awaited<ReturnType<typeof createListener>>;
   try {
-    listener = await createListener(ctx, config.host, config.port, config.broker);
+    listener = await createListener(ctx, config.host, config.port, { ...config.broker, storage });
   } catch (error) {
     fail((error as Error).message, 1);
   }
   if (!listener.isOk()) fail(listener.errorMsg ?? "cannot listen", 1);
   if (config.logLevel !== "quiet") {
     process.stdout.write(
-      `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${config.storage.kind})\n`,
+      `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${describeStorage(config)})\n`,
     );
   }
 

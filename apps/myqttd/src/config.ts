@@ -1,12 +1,17 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { BrokerOptions } from "@myqtt/broker";
+import type { Durability } from "@myqtt/storage";
+
+/** Where sessions are kept when no --storage is given. */
+export const DEFAULT_STORAGE_DIR = "./.myqtt-storage";
 
 /** What the daemon runs with, from flags and the config file (flags win). */
 export interface DaemonConfig {
   host: string;
   port: number;
-  storage: { kind: "memory" } | { kind: "file"; dir: string };
+  storage: { kind: "memory" } | { kind: "file"; dir: string } | { kind: "redis"; url: string };
+  durability: Durability;
   logLevel: "quiet" | "info" | "debug";
   broker: BrokerOptions;
 }
@@ -18,9 +23,11 @@ Runs a MyQtt MQTT broker (MQTT 3.1, 3.1.1 and 5.0) in the foreground until SIGIN
 Options:
   --host H            address to listen on (default 0.0.0.0)
   --port P            TCP port (default 1883; 0 picks a free one)
-  --storage S         "memory" or "file:DIR" (default memory; file storage arrives with
-                      @myqtt/storage and is refused until then)
-  --config FILE       JSON file with any of: host, port, storage, logLevel and a "broker"
+  --storage S         "file:DIR" (default file:./.myqtt-storage), "redis://HOST:PORT[/DB]"
+                      (Redis, keys under "myqtt:") or "memory" (nothing survives a restart)
+  --durability D      file storage: fsync (default: an acknowledged message survives a
+                      crash or power loss), async (survives a crash of the process) or none
+  --config FILE       JSON file with any of: host, port, storage, durability, logLevel and a "broker"
                       object of broker options (limits; see BrokerOptions)
   --log-level L       quiet, info (default: one line per listener, warnings) or debug
   --help              print this and exit
@@ -39,10 +46,20 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+function parseDurability(value: unknown): Durability {
+  if (value === "fsync" || value === "async" || value === "none") return value;
+  throw new ConfigError(
+    `--durability must be "fsync", "async" or "none", got ${JSON.stringify(value)}`,
+  );
+}
+
 function parseStorage(value: string): DaemonConfig["storage"] {
   if (value === "memory") return { kind: "memory" };
   if (value.startsWith("file:") && value.length > 5) return { kind: "file", dir: value.slice(5) };
-  throw new ConfigError(`--storage must be "memory" or "file:DIR", got ${JSON.stringify(value)}`);
+  if (/^rediss?:\/\/./.test(value)) return { kind: "redis", url: value };
+  throw new ConfigError(
+    `--storage must be "memory", "file:DIR" or "redis://HOST:PORT", got ${JSON.stringify(value)}`,
+  );
 }
 
 function parsePort(value: unknown): number {
@@ -68,6 +85,7 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
         host: { type: "string" },
         port: { type: "string" },
         storage: { type: "string" },
+        durability: { type: "string" },
         config: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean" },
@@ -82,7 +100,8 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
   const config: DaemonConfig = {
     host: "0.0.0.0",
     port: 1883,
-    storage: { kind: "memory" },
+    storage: { kind: "file", dir: DEFAULT_STORAGE_DIR },
+    durability: "fsync",
     logLevel: "info",
     broker: {},
   };
@@ -96,13 +115,14 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
       );
     }
     for (const key of Object.keys(file)) {
-      if (!["host", "port", "storage", "logLevel", "broker"].includes(key)) {
+      if (!["host", "port", "storage", "durability", "logLevel", "broker"].includes(key)) {
         throw new ConfigError(`unknown key ${JSON.stringify(key)} in ${values.config}`);
       }
     }
     if (file.host !== undefined) config.host = String(file.host);
     if (file.port !== undefined) config.port = parsePort(file.port);
     if (file.storage !== undefined) config.storage = parseStorage(String(file.storage));
+    if (file.durability !== undefined) config.durability = parseDurability(file.durability);
     if (file.logLevel !== undefined) config.logLevel = parseLogLevel(file.logLevel);
     if (file.broker !== undefined) {
       if (typeof file.broker !== "object" || file.broker === null)
@@ -113,6 +133,7 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
   if (typeof values.host === "string") config.host = values.host;
   if (typeof values.port === "string") config.port = parsePort(values.port);
   if (typeof values.storage === "string") config.storage = parseStorage(values.storage);
+  if (typeof values.durability === "string") config.durability = parseDurability(values.durability);
   if (typeof values["log-level"] === "string") config.logLevel = parseLogLevel(values["log-level"]);
   return config;
 }

@@ -1,62 +1,117 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import mqtt from "mqtt";
-import { afterEach, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type RunningRedis,
+  redisUnavailable,
+  startRedis,
+} from "../../../tooling/services/redis.mjs";
+import { killAllDaemons, run, sleep, startDaemon } from "./daemon.js";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill("SIGKILL");
+const clients: MqttClient[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end(true);
+  await killAllDaemons();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exit: Promise<number | null>;
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "myqttd-"));
+  dirs.push(dir);
+  return dir;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const result: Run = {
-    child,
-    stdout: "",
-    stderr: "",
-    exit: new Promise((resolve) => child.on("exit", (code) => resolve(code))),
-  };
-  child.stdout!.on("data", (d) => {
-    result.stdout += d;
+/** Connects (no reconnect), with the message listener in place before any packet arrives. */
+function connect(
+  port: number,
+  options: IClientOptions = {},
+): Promise<{ client: MqttClient; sessionPresent: boolean; messages: string[] }> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...options,
   });
-  child.stderr!.on("data", (d) => {
-    result.stderr += d;
+  clients.push(client);
+  const messages: string[] = [];
+  client.on("message", (topic, payload) => messages.push(`${topic}=${payload.toString()}`));
+  return new Promise((resolve, reject) => {
+    client.once("connect", (connack) =>
+      resolve({ client, sessionPresent: connack.sessionPresent, messages }),
+    );
+    client.once("error", reject);
   });
-  return result;
 }
 
-/** Starts the daemon on a free port and waits for its "listening on" line. */
-async function startDaemon(extra: string[] = []): Promise<Run & { port: number }> {
-  const r = run(["--host", "127.0.0.1", "--port", "0", ...extra]);
-  const deadline = Date.now() + 10_000;
-  while (!/listening on mqtt:\/\/[\d.]+:(\d+)/.test(r.stdout)) {
-    if (Date.now() > deadline || r.child.exitCode !== null)
-      throw new Error(`daemon did not start: ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 20));
+async function waitFor(what: string, ok: () => boolean, withinMs = 5000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
   }
-  const port = Number(/listening on mqtt:\/\/[\d.]+:(\d+)/.exec(r.stdout)![1]);
-  // The same object, so stdout keeps growing as the daemon writes.
-  return Object.assign(r, { port });
+}
+
+/**
+ * A persistent subscriber goes away, messages are published for it, the daemon is stopped with
+ * SIGTERM and started again on the same storage: the subscriber gets its session back
+ * (session present, subscription kept) and the messages, and the retained message is still there.
+ */
+async function sessionSurvivesRestart(storage: string[]): Promise<void> {
+  const first = await startDaemon(storage);
+  const sub = await connect(first.port, { clientId: "keeper", clean: false, resubscribe: false });
+  expect(sub.sessionPresent).toBe(false);
+  await sub.client.subscribeAsync("keep/+", { qos: 1 });
+  await sub.client.endAsync();
+
+  const pub = await connect(first.port, { protocolVersion: 5 });
+  for (const text of ["one", "two", "three"]) {
+    await pub.client.publishAsync("keep/a", text, { qos: 1 });
+  }
+  await pub.client.publishAsync("keep/r", "retained", { qos: 1, retain: true });
+  await pub.client.endAsync();
+  first.child.kill("SIGTERM");
+  expect(await first.exit).toBe(0);
+
+  const second = await startDaemon(storage);
+  const back = await connect(second.port, {
+    clientId: "keeper",
+    clean: false,
+    resubscribe: false,
+  });
+  expect(back.sessionPresent).toBe(true);
+  await waitFor("the queued messages", () => back.messages.length >= 4);
+  expect(back.messages).toEqual(["keep/a=one", "keep/a=two", "keep/a=three", "keep/r=retained"]);
+  // The subscription itself came back: a new message reaches it.
+  const pub2 = await connect(second.port);
+  await pub2.client.publishAsync("keep/b", "after", { qos: 1 });
+  await waitFor("the new message", () => back.messages.length >= 5);
+  expect(back.messages[4]).toBe("keep/b=after");
+  // And the retained message is still retained.
+  const fresh = await connect(second.port);
+  await fresh.client.subscribeAsync("keep/r", { qos: 1 });
+  await waitFor("the retained message", () => fresh.messages.length >= 1);
+  expect(fresh.messages).toEqual(["keep/r=retained"]);
+  await Promise.all([back.client.endAsync(), pub2.client.endAsync(), fresh.client.endAsync()]);
+  second.child.kill("SIGTERM");
+  expect(await second.exit).toBe(0);
 }
 
 describe("myqttd", () => {
   it("--help lists every option and exits 0", async () => {
     const r = run(["--help"]);
     expect(await r.exit).toBe(0);
-    for (const flag of ["--host", "--port", "--storage", "--config", "--log-level", "--help"]) {
+    for (const flag of [
+      "--host",
+      "--port",
+      "--storage",
+      "--durability",
+      "--config",
+      "--log-level",
+      "--help",
+    ]) {
       expect(r.stdout).toContain(flag);
     }
   });
@@ -68,15 +123,22 @@ describe("myqttd", () => {
     expect(r.stderr).toContain("Usage: myqttd");
   });
 
-  it("says plainly that file storage is not available yet", async () => {
-    const r = run(["--storage", "file:/tmp/x"]);
+  it("refuses a bad --durability with a clear message and exit status 2", async () => {
+    const r = run(["--storage", `file:${tempDir()}`, "--durability", "sometimes"]);
     expect(await r.exit).toBe(2);
-    expect(r.stderr).toMatch(/file storage is not available yet/);
+    expect(r.stderr).toContain('--durability must be "fsync", "async" or "none", got "sometimes"');
+    expect(r.stderr).toContain("Usage: myqttd");
+  });
+
+  it("refuses a bad --storage with exit status 2", async () => {
+    const r = run(["--storage", "sqlite:x"]);
+    expect(await r.exit).toBe(2);
+    expect(r.stderr).toMatch(/--storage must be .*"sqlite:x"/);
   });
 
   it("serves MQTT on the port it logs, and stops cleanly on SIGTERM and SIGINT", async () => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      const d = await startDaemon();
+      const d = await startDaemon(["--storage", "memory"]);
       expect(d.stdout).toMatch(/listening on mqtt:\/\/127\.0\.0\.1:\d+ \(storage: memory\)/);
       const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${d.port}`, { reconnectPeriod: 0 });
       const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${d.port}`, {
@@ -96,31 +158,69 @@ describe("myqttd", () => {
     }
   });
 
+  it("keeps its storage in ./.myqtt-storage (file, fsync) by default", async () => {
+    const cwd = tempDir();
+    const d = await startDaemon([], { cwd });
+    expect(d.stdout).toMatch(
+      /listening on mqtt:\/\/127\.0\.0\.1:\d+ \(storage: file \.\/\.myqtt-storage, fsync\)/,
+    );
+    const store = join(cwd, ".myqtt-storage");
+    expect(existsSync(store)).toBe(true);
+    expect(readFileSync(join(store, "LOCK"), "utf8").trim()).toBe(String(d.child.pid));
+    d.child.kill("SIGTERM");
+    expect(await d.exit).toBe(0);
+    // A clean stop releases the directory.
+    expect(existsSync(join(store, "LOCK"))).toBe(false);
+  });
+
+  it("keeps sessions in file storage across a restart (SIGTERM)", async () => {
+    const dir = join(tempDir(), "store");
+    await sessionSurvivesRestart(["--storage", `file:${dir}`, "--durability", "fsync"]);
+    expect(existsSync(dir)).toBe(true);
+  });
+
+  it("refuses a second daemon on a storage directory in use (exit 1)", async () => {
+    const dir = join(tempDir(), "store");
+    const first = await startDaemon(["--storage", `file:${dir}`]);
+    const second = run(["--host", "127.0.0.1", "--port", "0", "--storage", `file:${dir}`]);
+    expect(await second.exit).toBe(1);
+    expect(second.stderr).toMatch(/in use/);
+    expect(second.stderr).toContain(dir);
+    expect(second.stderr).toContain(String(first.child.pid));
+    // The first one is untouched and still serves.
+    const c = await connect(first.port);
+    await c.client.endAsync();
+    expect(readFileSync(join(dir, "LOCK"), "utf8").trim()).toBe(String(first.child.pid));
+    first.child.kill("SIGTERM");
+    expect(await first.exit).toBe(0);
+  });
+
   it("applies broker options from --config (duplicate client ids rejected)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "myqttd-"));
+    const dir = tempDir();
     const file = join(dir, "config.json");
     writeFileSync(
       file,
-      JSON.stringify({ logLevel: "quiet", broker: { duplicateClientId: "reject" } }),
+      JSON.stringify({
+        logLevel: "quiet",
+        storage: "memory",
+        broker: { duplicateClientId: "reject" },
+      }),
     );
-    const r = run(["--config", file, "--host", "127.0.0.1", "--port", "0", "--log-level", "info"]);
-    const deadline = Date.now() + 10_000;
-    while (!/:(\d+) \(/.test(r.stdout) && Date.now() < deadline)
-      await new Promise((res) => setTimeout(res, 20));
-    const port = Number(/:(\d+) \(/.exec(r.stdout)![1]);
-    const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    const d = await startDaemon(["--config", file, "--log-level", "info"]);
+    expect(d.stdout).toContain("(storage: memory)");
+    const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${d.port}`, {
       clientId: "same",
       reconnectPeriod: 0,
     });
     await expect(
-      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "same", reconnectPeriod: 0 }),
+      mqtt.connectAsync(`mqtt://127.0.0.1:${d.port}`, { clientId: "same", reconnectPeriod: 0 }),
     ).rejects.toThrow(/Identifier rejected/i);
     expect(first.connected).toBe(true);
     await first.endAsync();
   });
 
   it("reports a bad config file and a bad broker option with exit status 2 or 1", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "myqttd-"));
+    const dir = tempDir();
     const unknownKey = join(dir, "a.json");
     writeFileSync(unknownKey, JSON.stringify({ colour: "blue" }));
     const a = run(["--config", unknownKey]);
@@ -128,7 +228,16 @@ describe("myqttd", () => {
     expect(a.stderr).toMatch(/unknown key "colour"/);
     const badOption = join(dir, "b.json");
     writeFileSync(badOption, JSON.stringify({ broker: { maxInflight: 0 } }));
-    const b = run(["--config", badOption, "--host", "127.0.0.1", "--port", "0"]);
+    const b = run([
+      "--config",
+      badOption,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--storage",
+      "memory",
+    ]);
     expect(await b.exit).toBe(1);
     expect(b.stderr).toMatch(/maxInflight/);
   });
@@ -137,9 +246,38 @@ describe("myqttd", () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const port = (blocker.address() as { port: number }).port;
-    const r = run(["--host", "127.0.0.1", "--port", String(port)]);
+    const r = run(["--host", "127.0.0.1", "--port", String(port), "--storage", "memory"]);
     expect(await r.exit).toBe(1);
     expect(r.stderr).toMatch(/EADDRINUSE/);
     blocker.close();
   });
 });
+
+const noRedis = redisUnavailable();
+
+describe.skipIf(noRedis !== null)(
+  `myqttd with Redis storage${noRedis ? ` (${noRedis})` : ""}`,
+  () => {
+    let redis: RunningRedis | null = null;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis?.stop();
+    });
+
+    it("keeps sessions in Redis across a restart (SIGTERM)", async () => {
+      const d = await startDaemon(["--storage", redis!.url]);
+      expect(d.stdout).toContain(`(storage: redis ${redis!.url})`);
+      d.child.kill("SIGTERM");
+      expect(await d.exit).toBe(0);
+      await sessionSurvivesRestart(["--storage", redis!.url]);
+    });
+
+    it("exits 1 with the reason when the Redis server cannot be reached", async () => {
+      const r = run(["--host", "127.0.0.1", "--port", "0", "--storage", "redis://127.0.0.1:1"]);
+      expect(await r.exit).toBe(1);
+      expect(r.stderr).toMatch(/redis/i);
+    });
+  },
+);

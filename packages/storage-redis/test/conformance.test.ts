@@ -4,8 +4,12 @@ import { randomBytes } from "node:crypto";
 import { describeStorageConformance } from "@myqtt/storage/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import {
+  type RunningRedis,
+  redisUnavailable,
+  startRedis,
+} from "../../../tooling/services/redis.mjs";
 import { RedisStorage } from "../src/index.js";
-import { type RunningRedis, redisUnavailable, startRedis } from "./redis-server.js";
 
 const unavailable = redisUnavailable();
 

@@ -5,8 +5,12 @@ import type { StorageOp, StoredDelivery, StoredMessage } from "@myqtt/storage";
 import { StorageError } from "@myqtt/storage";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type RunningRedis,
+  redisUnavailable,
+  startRedis,
+} from "../../../tooling/services/redis.mjs";
 import { RedisStorage } from "../src/index.js";
-import { type RunningRedis, redisUnavailable, startRedis } from "./redis-server.js";
 
 const unavailable = redisUnavailable();
 
