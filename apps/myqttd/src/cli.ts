@@ -3,6 +3,7 @@ import { Ctx, LogLevel } from "@myqtt/core";
 import { FileStorage, type Storage } from "@myqtt/storage";
 import { RedisStorage } from "@myqtt/storage-redis";
 import { ConfigError, type DaemonConfig, parseConfig, USAGE } from "./config.js";
+import { type ExtraListener, startExtraListeners } from "./listeners.js";
 
 function describeStorage(config: DaemonConfig): string {
   const s = config.storage;
@@ -70,10 +71,19 @@ async function main(): Promise<void> {
     fail((error as Error).message, 1);
   }
   if (!listener.isOk()) fail(listener.errorMsg ?? "cannot listen", 1);
+  let extra: ExtraListener[];
+  try {
+    extra = await startExtraListeners(ctx, config);
+  } catch (error) {
+    await ctx.exit();
+    fail((error as Error).message, 1);
+  }
   if (config.logLevel !== "quiet") {
     process.stdout.write(
       `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${describeStorage(config)})\n`,
     );
+    for (const { scheme, listener: l } of extra)
+      process.stdout.write(`myqttd: listening on ${scheme}://${l.host}:${l.port}\n`);
   }
 
   let stopping = false;

@@ -12,6 +12,17 @@ export interface DaemonConfig {
   port: number;
   storage: { kind: "memory" } | { kind: "file"; dir: string } | { kind: "redis"; url: string };
   durability: Durability;
+  /** Extra listeners on the same host, null when off: TLS (mqtts), WebSocket (ws), wss. */
+  tlsPort: number | null;
+  wsPort: number | null;
+  wssPort: number | null;
+  /** PEM files of the TLS and wss listeners. */
+  cert: string | null;
+  key: string | null;
+  /** CA file that client certificates must chain to. */
+  ca: string | null;
+  /** Mutual TLS: refuse TLS and wss clients without a certificate signed by `ca`. */
+  requireClientCert: boolean;
   logLevel: "quiet" | "info" | "debug";
   broker: BrokerOptions;
 }
@@ -27,8 +38,16 @@ Options:
                       (Redis, keys under "myqtt:") or "memory" (nothing survives a restart)
   --durability D      file storage: fsync (default: an acknowledged message survives a
                       crash or power loss), async (survives a crash of the process) or none
-  --config FILE       JSON file with any of: host, port, storage, durability, logLevel and a "broker"
-                      object of broker options (limits; see BrokerOptions)
+  --tls-port P        also listen for MQTT over TLS (mqtts) on port P (needs --cert, --key)
+  --ws-port P         also listen for MQTT over WebSocket on port P (path /mqtt)
+  --wss-port P        also listen for MQTT over secure WebSocket on port P (needs --cert, --key)
+  --cert F --key F    PEM certificate (with its chain) and private key of the TLS listeners
+  --ca F              PEM CA certificates that client certificates must chain to
+  --require-client-cert
+                      mutual TLS: refuse clients without a certificate signed by --ca
+  --config FILE       JSON file with any of: host, port, storage, durability, logLevel,
+                      tlsPort, wsPort, wssPort, cert, key, ca, requireClientCert and a
+                      "broker" object of broker options (limits; see BrokerOptions)
   --log-level L       quiet, info (default: one line per listener, warnings) or debug
   --help              print this and exit
 
@@ -40,6 +59,22 @@ maxConnections (50000), topicAliasMaximum (64), outboundTopicAliases (true), max
 (65535), maxSessionExpiryInterval (4294967295), duplicateClientId ("takeover" | "reject"),
 retainAvailable (true).
 `;
+
+const FILE_KEYS = [
+  "host",
+  "port",
+  "storage",
+  "durability",
+  "logLevel",
+  "broker",
+  "tlsPort",
+  "wsPort",
+  "wssPort",
+  "cert",
+  "key",
+  "ca",
+  "requireClientCert",
+];
 
 /** A bad flag or config value: printed with the usage, exit status 2. */
 export class ConfigError extends Error {
@@ -86,6 +121,13 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
         port: { type: "string" },
         storage: { type: "string" },
         durability: { type: "string" },
+        "tls-port": { type: "string" },
+        "ws-port": { type: "string" },
+        "wss-port": { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        ca: { type: "string" },
+        "require-client-cert": { type: "boolean" },
         config: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean" },
@@ -102,6 +144,13 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
     port: 1883,
     storage: { kind: "file", dir: DEFAULT_STORAGE_DIR },
     durability: "fsync",
+    tlsPort: null,
+    wsPort: null,
+    wssPort: null,
+    cert: null,
+    key: null,
+    ca: null,
+    requireClientCert: false,
     logLevel: "info",
     broker: {},
   };
@@ -115,7 +164,7 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
       );
     }
     for (const key of Object.keys(file)) {
-      if (!["host", "port", "storage", "durability", "logLevel", "broker"].includes(key)) {
+      if (!FILE_KEYS.includes(key)) {
         throw new ConfigError(`unknown key ${JSON.stringify(key)} in ${values.config}`);
       }
     }
@@ -124,6 +173,14 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
     if (file.storage !== undefined) config.storage = parseStorage(String(file.storage));
     if (file.durability !== undefined) config.durability = parseDurability(file.durability);
     if (file.logLevel !== undefined) config.logLevel = parseLogLevel(file.logLevel);
+    if (file.tlsPort !== undefined) config.tlsPort = parsePort(file.tlsPort);
+    if (file.wsPort !== undefined) config.wsPort = parsePort(file.wsPort);
+    if (file.wssPort !== undefined) config.wssPort = parsePort(file.wssPort);
+    if (file.cert !== undefined) config.cert = String(file.cert);
+    if (file.key !== undefined) config.key = String(file.key);
+    if (file.ca !== undefined) config.ca = String(file.ca);
+    if (file.requireClientCert !== undefined)
+      config.requireClientCert = file.requireClientCert === true;
     if (file.broker !== undefined) {
       if (typeof file.broker !== "object" || file.broker === null)
         throw new ConfigError(`"broker" must be an object`);
@@ -135,5 +192,19 @@ export function parseConfig(argv: string[]): DaemonConfig | null {
   if (typeof values.storage === "string") config.storage = parseStorage(values.storage);
   if (typeof values.durability === "string") config.durability = parseDurability(values.durability);
   if (typeof values["log-level"] === "string") config.logLevel = parseLogLevel(values["log-level"]);
+  if (typeof values["tls-port"] === "string") config.tlsPort = parsePort(values["tls-port"]);
+  if (typeof values["ws-port"] === "string") config.wsPort = parsePort(values["ws-port"]);
+  if (typeof values["wss-port"] === "string") config.wssPort = parsePort(values["wss-port"]);
+  if (typeof values.cert === "string") config.cert = values.cert;
+  if (typeof values.key === "string") config.key = values.key;
+  if (typeof values.ca === "string") config.ca = values.ca;
+  if (values["require-client-cert"] === true) config.requireClientCert = true;
+  if (
+    (config.tlsPort !== null || config.wssPort !== null) &&
+    (config.cert === null || config.key === null)
+  )
+    throw new ConfigError("--tls-port and --wss-port need --cert and --key");
+  if (config.requireClientCert && config.ca === null)
+    throw new ConfigError("--require-client-cert needs --ca");
   return config;
 }
