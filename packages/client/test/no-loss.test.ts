@@ -12,7 +12,7 @@ import {
   type Child,
   FAST,
   freePort,
-  startDaemon,
+  startBrokerProcess,
   startMosquittoAt,
   until,
 } from "./resilience-helpers.js";
@@ -138,18 +138,18 @@ async function streamThroughACrash({
 }
 
 describe("no loss through a broker crash (SIGKILL, restart on the same port)", () => {
-  it("myqttd, QoS 1, MQTT 3.1.1", async () => {
+  it("our broker, QoS 1, MQTT 3.1.1", async () => {
     await streamThroughACrash({
-      start: startDaemon,
+      start: startBrokerProcess,
       protocolVersion: 4,
       qos: 1,
       acksBeforeDelivering: false,
     });
   }, 15_000);
 
-  it("myqttd, QoS 2, MQTT 5.0", async () => {
+  it("our broker, QoS 2, MQTT 5.0", async () => {
     await streamThroughACrash({
-      start: startDaemon,
+      start: startBrokerProcess,
       protocolVersion: 5,
       qos: 2,
       acksBeforeDelivering: false,

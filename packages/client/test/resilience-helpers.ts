@@ -1,7 +1,6 @@
-// Helpers of the resilience tests: a scripted raw MQTT server, a fake clock, the myqttd daemon
+// Helpers of the resilience tests: a scripted raw MQTT server, a fake clock, our broker
 // and Mosquitto as child processes on a fixed port (so they can be killed and restarted).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -266,23 +265,19 @@ function childOf(port: number, child: ChildProcess): Child {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const DAEMON = join(here, "../../../apps/myqttd/dist/cli.js");
+const BROKER_PROCESS = join(here, "fixtures", "broker-process.mjs");
 
-/** The myqttd daemon as a child process on 127.0.0.1:port, killed after the test. */
-export async function startDaemon(port: number): Promise<Child> {
-  if (!existsSync(DAEMON))
-    throw new Error(`${DAEMON} is missing: build first (npx pnpm build at the repository root)`);
-  const child = spawn(
-    process.execPath,
-    [DAEMON, "--host", "127.0.0.1", "--port", String(port), "--log-level", "quiet"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+/** Our broker (memory storage) as a child process on 127.0.0.1:port, killed after the test. */
+export async function startBrokerProcess(port: number): Promise<Child> {
+  const child = spawn(process.execPath, [BROKER_PROCESS, String(port)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr?.on("data", (d) => {
     stderr += d;
   });
   const handle = childOf(port, child);
-  await waitPort(port, child, "myqttd", () => stderr);
+  await waitPort(port, child, "our broker", () => stderr);
   return handle;
 }
 
