@@ -47,7 +47,9 @@ export async function startRedis(extraArgs = []) {
 async function startOn(bin, port, extraArgs) {
   const dir = mkdtempSync(join(tmpdir(), "myqtt-redis-"));
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-  const child = spawn(bin, [...args, "--dir", dir, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, [...args, "--dir", dir, ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   const collect = (d) => {
     output = (output + d.toString()).slice(-4000);
