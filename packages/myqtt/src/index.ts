@@ -1,0 +1,28 @@
+// myqtt: the PyMyQtt-shaped API in one import (`import * as myqtt from "myqtt"`), re-exporting
+// the packages of MyQtt for TypeScript.
+
+export {
+  Broker,
+  type BrokerMessage,
+  type BrokerOptions,
+  type BrokerStats,
+  ConnState,
+  configureBroker,
+  createListener,
+  DEFAULT_OPTIONS,
+  getBroker,
+  Listener,
+  type ListenerOptions,
+  type Outgoing,
+  type Pending,
+  ServerConn,
+  type Session,
+  type Subscription as BrokerSubscription,
+  unlockListeners,
+  waitListeners,
+} from "@myqtt/broker";
+export * from "@myqtt/client";
+export * from "@myqtt/core";
+export { FileStorage, MemoryStorage, type Storage, StorageInflightStore } from "@myqtt/storage";
+export * as tls from "./tls.js";
+export * as websocket from "./websocket.js";
