@@ -88,11 +88,11 @@ describe("ctx.storageSetPath", () => {
     await within(sub.c.endAsync(), 3000, "DISCONNECT");
     const publisher = await client(first, {});
     await within(publisher.publishAsync("sp/x", "kept on disk", { qos: 1 }), 3000, "PUBACK");
-    expect((await readdir(dir)).sort()).toEqual(["LOCK", "clients", "retained", "wal"]);
+    expect((await readdir(dir)).sort()).toEqual(["FORMAT", "LOCK", "clients", "retained", "wal"]);
     await first.stop();
 
     // Folded into per-client files at close, in one of 128 buckets; the lock is released.
-    expect((await readdir(dir)).sort()).toEqual(["clients", "retained", "wal"]);
+    expect((await readdir(dir)).sort()).toEqual(["FORMAT", "clients", "retained", "wal"]);
     const buckets = await readdir(join(dir, "clients"));
     expect(buckets.length).toBeGreaterThan(0);
     for (const b of buckets) {
