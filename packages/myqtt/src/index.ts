@@ -24,5 +24,29 @@ export {
 export * from "@myqtt/client";
 export * from "@myqtt/core";
 export { FileStorage, MemoryStorage, type Storage, StorageInflightStore } from "@myqtt/storage";
+export type {
+  CaSource,
+  CertificateHandler,
+  ConnectorHolder,
+  DigestMethod,
+  PemSource,
+  SniHook,
+  TlsCertificate,
+  TlsConnectOptions,
+  TlsErrorCode,
+  TlsErrorOptions,
+  TlsListener,
+  TlsListenOptions,
+  TlsMinVersion,
+} from "@myqtt/tls";
+export type {
+  ConnectorSlot,
+  WebSocketClientTlsOptions,
+  WebSocketConnectOptions,
+  WebSocketListenOptions,
+  WebSocketTlsListenOptions,
+  WebSocketTransportOptions,
+} from "@myqtt/websocket";
+export * from "./constants.js";
 export * as tls from "./tls.js";
 export * as websocket from "./websocket.js";

@@ -9,7 +9,27 @@ import { Conn, ConnOpts } from "@myqtt/client";
 import type { Ctx } from "@myqtt/core";
 import { listenTls, sslPeerVerify, TlsContext, type TlsListenOptions } from "@myqtt/tls";
 
-export * from "@myqtt/tls";
+// Values only: the d.ts bundler cannot put types in a namespace (they are exported at the top).
+export {
+  connectTls,
+  getDigest,
+  isOn,
+  listenTls,
+  peerCertificateDigest,
+  pemFile,
+  setCertificate,
+  setCertificateHandlers,
+  setServerName,
+  setSslCerts,
+  sslPeerVerify,
+  TlsContext,
+  TlsError,
+  TlsTransport,
+  tlsErrorCode,
+  tlsPeerOf,
+  transportOf,
+  verifyCert,
+} from "@myqtt/tls";
 
 /**
  * A TLS listener (MyQtt's myqtt_tls_listener_new): `opts` gives the certificate, key, chain, CA

@@ -13,7 +13,20 @@ import {
   type WebSocketListenOptions,
 } from "@myqtt/websocket";
 
-export * from "@myqtt/websocket";
+// Values only: the d.ts bundler cannot put types in a namespace (they are exported at the top).
+export {
+  connectWebSocket,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_PATH,
+  listenWebSocket,
+  MQTT_SUBPROTOCOLS,
+  useWebSocket,
+  WebSocketClosedError,
+  WebSocketConnectError,
+  WebSocketTransport,
+  WebSocketUpgradeError,
+  webSocketListener,
+} from "@myqtt/websocket";
 
 /** A WebSocket listener (wss when `opts.tls` is given). Never throws: check `isOk()`. */
 export function createListener(
