@@ -1,0 +1,2 @@
+// Filled by the port of the suite.
+export {};
