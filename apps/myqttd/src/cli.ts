@@ -1,6 +1,6 @@
 import { createListener } from "@myqtt/broker";
 import { Ctx, LogLevel } from "@myqtt/core";
-import { FileStorage, type Storage } from "@myqtt/storage";
+import { ctxStorageLog, FileStorage, type Storage } from "@myqtt/storage";
 import { RedisStorage } from "@myqtt/storage-redis";
 import { ConfigError, type DaemonConfig, parseConfig, USAGE } from "./config.js";
 import { type ExtraListener, startExtraListeners } from "./listeners.js";
@@ -13,15 +13,7 @@ function describeStorage(config: DaemonConfig): string {
 
 /** The storage the config asks for; its problems go to the context's log. */
 function makeStorage(ctx: Ctx, config: DaemonConfig): Storage | "memory" {
-  const log = (level: "debug" | "warning" | "critical", message: string): void => {
-    const mapped =
-      level === "critical"
-        ? LogLevel.CRITICAL
-        : level === "warning"
-          ? LogLevel.WARNING
-          : LogLevel.DEBUG;
-    ctx.log(mapped, "storage", message);
-  };
+  const log = ctxStorageLog(ctx);
   const s = config.storage;
   if (s.kind === "memory") return "memory";
   if (s.kind === "redis") return new RedisStorage({ redis: s.url, log });

@@ -7,7 +7,7 @@ import {
   type PeerRole,
   type TransportListener,
 } from "@myqtt/core";
-import { FileStorage, type Storage } from "@myqtt/storage";
+import { ctxStorageLog, FileStorage, type Storage } from "@myqtt/storage";
 import { Broker } from "./broker.js";
 import type { BrokerOptions } from "./options.js";
 
@@ -53,16 +53,7 @@ function storageFor(ctx: Ctx, choice: ListenerOptions["storage"]): Storage | nul
   return new FileStorage({
     path: ctx.storagePath,
     hashSize: ctx.storageHashSize,
-    log: (level, message) =>
-      ctx.log(
-        level === "critical"
-          ? LogLevel.CRITICAL
-          : level === "warning"
-            ? LogLevel.WARNING
-            : LogLevel.DEBUG,
-        "storage",
-        message,
-      ),
+    log: ctxStorageLog(ctx),
   });
 }
 

@@ -6,7 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectPacket, ProtocolVersion, Will } from "@myqtt/codec";
 import { Ctx, LogLevel } from "@myqtt/core";
-import { FileStorage, MemoryStorage, type Storage, type StorageOp } from "@myqtt/storage";
+import {
+  ctxStorageLog,
+  FileStorage,
+  MemoryStorage,
+  type Storage,
+  type StorageOp,
+} from "@myqtt/storage";
 import type { IClientOptions } from "mqtt";
 import { createListener, type ListenerOptions } from "../src/index.js";
 import { onCleanup, type TestBroker } from "./helpers.js";
@@ -70,16 +76,7 @@ export function fileStorageOn(ctx: Ctx, dir: string, hashSize = 64): FileStorage
     path: dir,
     hashSize,
     durability: "fsync",
-    log: (level, message) =>
-      ctx.log(
-        level === "critical"
-          ? LogLevel.CRITICAL
-          : level === "warning"
-            ? LogLevel.WARNING
-            : LogLevel.DEBUG,
-        "storage",
-        message,
-      ),
+    log: ctxStorageLog(ctx),
   });
 }
 

@@ -17,3 +17,4 @@ export type {
   StoredSubscription,
   StoredWill,
 } from "./types.js";
+export { ctxStorageLog } from "./ctx-log.js";
