@@ -1,5 +1,6 @@
 // @myqtt/storage: where a broker (and a client) keep what must outlive a connection or a restart.
 
+export { ctxStorageLog } from "./ctx-log.js";
 export { checkClientId, StorageError, type StorageErrorCode } from "./errors.js";
 export { FileStorage, type FileStorageOptions } from "./file/file-storage.js";
 export { StorageInflightStore, type StoredInflightEntry } from "./inflight-store.js";
@@ -17,4 +18,3 @@ export type {
   StoredSubscription,
   StoredWill,
 } from "./types.js";
-export { ctxStorageLog } from "./ctx-log.js";
