@@ -155,12 +155,18 @@ function complete(
   if (qos === 0 || conn.state >= ConnState.CLOSING) return undefined;
   const v5 = conn.protocolVersion === 5;
   const reasonCode = v5 && receivers === 0 ? ReasonCode.NO_MATCHING_SUBSCRIBERS : 0;
+  const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+  if (stored === null && conn.acksPending === 0) {
+    // Nothing to wait for (the common case without persistent receivers): no closure.
+    conn.send({ type, packetId, reasonCode });
+    return undefined;
+  }
   // QoS 2 ids already count against the Receive Maximum through incomingQoS2.
   const counted = stored !== null && qos === 1;
   if (counted) conn.inboundPending++;
   const waiting = conn.ackAfter(stored, () => {
     if (counted) conn.inboundPending--;
-    conn.send({ type: qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, reasonCode });
+    conn.send({ type, packetId, reasonCode });
   });
   // A client that publishes faster than storage commits waits: reading pauses.
   return waiting !== null && conn.acksPending >= broker.options.receiveMaximum
