@@ -184,8 +184,10 @@ export function connectTcp(
         options.timeoutMs,
       );
     }
-    socket.connect({ host, port, noDelay: true }, () => {
+    socket.connect({ host, port }, () => {
       if (timer) clearTimeout(timer);
+      // socket.connect() ignores a noDelay option: TCP_NODELAY is set here, on the live socket.
+      socket.setNoDelay(true);
       socket.off("error", fail);
       resolve(new SocketTransport(socket));
     });
