@@ -1,0 +1,42 @@
+// PyMyQtt manual, "Creating a PyMyQtt MQTT client", steps 1 to 4: publish a message.
+//
+//   MYQTT_HOST=localhost MYQTT_PORT=1883 node client-4-publish.js
+import * as myqtt from "myqtt";
+
+// Where the listener is (the manual's client text says 1602, its listener 1883).
+const host = process.env.MYQTT_HOST ?? "localhost";
+const port = process.env.MYQTT_PORT ?? "1883";
+
+// 1. create a myqtt.Ctx object and init it
+const ctx = new myqtt.Ctx();
+if (!(await ctx.init())) {
+  console.error("ERROR: Unable to init ctx, failed to continue");
+  process.exit(1);
+}
+
+// 2. create a MQTT session connected to host:port
+const conn = await myqtt.Conn.connect(ctx, host, port);
+if (!conn.isOk()) {
+  console.error(`ERROR: Failed to create connection with '${host}':${port}: ${conn.errorMsg}`);
+  process.exit(1);
+}
+
+// 3. subscribe
+const [status, subQos] = await conn.sub("topic", myqtt.qos0, 10);
+if (!status) {
+  console.error("Failed to subscribe");
+  process.exit(1);
+}
+console.log(`Subscription done, sub_qos is: ${subQos}`);
+
+// 4. publish to "topic": QoS 0, retained (true), waiting up to 10 seconds
+if (!(await conn.pub("topic", "this is a test message", myqtt.qos0, true, 10))) {
+  console.error("Failed to publish");
+  process.exit(1);
+}
+
+console.log("Publish op done");
+
+// Not in the manual: the program ends here, so the session and the context are closed.
+await conn.close();
+await ctx.exit();
