@@ -17,8 +17,11 @@ export interface PacketChannelHandlers {
   onDrain?(): void;
 }
 
-// Channels with bytes waiting are flushed together in one microtask: a message fanned out to
-// fifty subscribers costs one microtask, and a channel no closure of its own.
+// Channels with bytes waiting are flushed together once the event loop has handled every
+// socket that was ready (setImmediate: the check phase right after the poll phase). Everything
+// those sockets caused — acknowledgements, the publishes they release, a message fanned out to
+// fifty subscribers — leaves in one write per channel, not one per event; a channel costs no
+// closure of its own.
 let dirty: PacketChannel[] = [];
 let spare: PacketChannel[] = [];
 let flushQueued = false;
@@ -164,7 +167,7 @@ export class PacketChannel implements TransportHandlers {
       dirty.push(this);
       if (!flushQueued) {
         flushQueued = true;
-        queueMicrotask(flushDirty);
+        setImmediate(flushDirty);
       }
     }
   }
