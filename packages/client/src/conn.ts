@@ -143,6 +143,14 @@ export class Conn {
   ): Promise<Conn> {
     const portNumber = typeof port === "number" ? port : Number(port);
     const clean = clientId === null || clientId === "" ? true : cleanSession;
+    // Messages that arrive with the CONNACK (a resumed session's queue) come before this Conn
+    // exists: they wait here and are handed over once the caller could set its handler.
+    const early: Msg[] = [];
+    let target: Conn | null = null;
+    const onMessage = (_topic: string, _payload: Uint8Array, msg: Msg): void => {
+      if (target === null) early.push(msg);
+      else target.deliver(msg);
+    };
     try {
       if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65_535) {
         throw new ConnectionError(`invalid port ${JSON.stringify(port)}`);
@@ -154,6 +162,7 @@ export class Conn {
         clean,
         keepAlive,
         protocolVersion: opts.protocolVersion,
+        onMessage,
         connectTimeoutMs: opts.connectTimeoutMs,
         reconnect: opts.reconnect ? { initialDelayMs: 1000, maxDelayMs: 1000 } : false,
         ...(opts.username !== undefined ? { username: opts.username } : {}),
@@ -181,6 +190,12 @@ export class Conn {
       );
       const conn = new Conn(ctx, host, portNumber, client, ConnackCode.ACCEPTED, null);
       ctx.onExit(() => conn.shutdown());
+      // After the caller's continuation ran (it may set a handler right after connecting).
+      setImmediate(() => {
+        for (const msg of early) conn.deliver(msg);
+        early.length = 0;
+        target = conn;
+      });
       return conn;
     } catch (error) {
       let code: number = ConnackCode.UNKNOWN_ERR;
@@ -209,7 +224,7 @@ export class Conn {
   }
 
   private wire(client: MqttClient): void {
-    client.on("message", (_topic, _payload, msg) => this.deliver(msg));
+    // Messages come through the onMessage option given at connect (see Conn.connect).
     client.on("reconnect", () => {
       this.statusValue = ConnStatus.OK;
       const hook = this.onReconnect;
@@ -234,14 +249,17 @@ export class Conn {
     }
   }
 
-  /** getNext waiters first, then the on_msg handler; with neither the message is dropped (MyQtt). */
+  /**
+   * getNext waiters first, then the connection's on_msg handler, then the context's (ctx.setOnMsg);
+   * with none of them the message is dropped (MyQtt).
+   */
   private deliver(msg: Msg): void {
     const waiter = this.nextWaiters.shift();
     if (waiter !== undefined) {
       waiter.push(msg);
       return;
     }
-    const hook = this.onMsg;
+    const hook = this.onMsg ?? this.ctx.onMsg;
     if (hook !== null) this.call(() => hook.handler(this.ctx, this, msg, hook.data));
   }
 

@@ -617,3 +617,42 @@ describe("publishing from inside a message handler (MyQtt test_17d)", () => {
     expect(replied).toEqual([true]);
   });
 });
+
+describe("a resumed session's queue, sent right behind the CONNACK", () => {
+  /** Leaves `count` QoS 1 messages queued on the broker for persistent client `id`. */
+  async function queueFor(server: TestServer, id: string, count: number): Promise<void> {
+    const ctx = await clientCtx();
+    const sub = await connected(ctx, server, id);
+    expect((await sub.sub("resume/#", 1, 5))[0]).toBe(true);
+    await sub.close();
+    const pub = await connected(ctx, server, `${id}-pub`);
+    for (let i = 0; i < count; i++)
+      expect(await pub.pub(`resume/${i}`, `m${i}`, 1, false, 5)).toBe(true);
+    await pub.close();
+  }
+
+  it("reaches the handler set right after connect, every message, in order", async () => {
+    const server = await startBroker();
+    await queueFor(server, "resume-conn", 5);
+    const ctx = await clientCtx();
+    const conn = await connected(ctx, server, "resume-conn");
+    const got: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => got.push(msg.content));
+    await until(() => got.length === 5, 3000, "the queued messages");
+    expect(got).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+  });
+
+  it("reaches the context's handler (ctx.setOnMsg) when the connection has none", async () => {
+    const server = await startBroker();
+    await queueFor(server, "resume-ctx", 3);
+    const ctx = await clientCtx();
+    const got: string[] = [];
+    ctx.setOnMsg((_ctx, conn, msg) => {
+      expect(conn).toBeInstanceOf(Conn);
+      got.push(msg.content);
+    });
+    await connected(ctx, server, "resume-ctx");
+    await until(() => got.length === 3, 3000, "the queued messages");
+    expect(got).toEqual(["m0", "m1", "m2"]);
+  });
+});

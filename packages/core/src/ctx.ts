@@ -8,6 +8,7 @@ import type {
   OnUnsubscribeHandler,
 } from "./hooks.js";
 import { type LogHandler, LogLevel } from "./log.js";
+import type { Msg } from "./msg.js";
 import { type EventHandler, TimedEvents } from "./timed-events.js";
 
 /** Where the default storage lives when storageSetPath was not called. */
@@ -42,6 +43,7 @@ export class Ctx {
     this.log(LogLevel.CRITICAL, "core/events", `event handler failed: ${describe(error)}`),
   );
   private storage = { path: DEFAULT_STORAGE_PATH, hashSize: DEFAULT_STORAGE_HASH_SIZE, set: false };
+  private onMsgHook: { handler: OnCtxMsgHandler; data: unknown } | null = null;
 
   /** Prepares the context; true when it is ready (MyQtt's myqtt_init_ctx). */
   async init(): Promise<boolean> {
@@ -214,7 +216,24 @@ export class Ctx {
   setOnClose<D>(handler: OnServerCloseHandler<D> | null, data?: D): void {
     this.hooks.close = handler ? { handler: handler as OnServerCloseHandler, data } : null;
   }
+
+  /**
+   * The context-wide message handler of client connections (myqtt_ctx_set_on_msg): it gets the
+   * messages of every connection of this context that has no handler of its own, including
+   * those a resumed session sends right behind the CONNACK. `conn` is the client's Conn.
+   */
+  setOnMsg<D>(handler: OnCtxMsgHandler<D> | null, data?: D): void {
+    this.onMsgHook = handler ? { handler: handler as OnCtxMsgHandler, data } : null;
+  }
+
+  /** The handler set by setOnMsg, or null. */
+  get onMsg(): { handler: OnCtxMsgHandler; data: unknown } | null {
+    return this.onMsgHook;
+  }
 }
+
+/** A context-wide message handler: `conn` is the client connection the message came on. */
+export type OnCtxMsgHandler<D = unknown> = (ctx: Ctx, conn: unknown, msg: Msg, data: D) => void;
 
 /** A short description of a thrown value for a log line. */
 export function describe(error: unknown): string {

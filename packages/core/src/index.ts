@@ -2,7 +2,13 @@
 
 export { AsyncQueue } from "./async-queue.js";
 export { ConnackCode, type PeerRole, PublishCode, QOS_DENIED } from "./codes.js";
-export { Ctx, DEFAULT_STORAGE_HASH_SIZE, DEFAULT_STORAGE_PATH, describe } from "./ctx.js";
+export {
+  Ctx,
+  DEFAULT_STORAGE_HASH_SIZE,
+  DEFAULT_STORAGE_PATH,
+  describe,
+  type OnCtxMsgHandler,
+} from "./ctx.js";
 export type {
   AuthReply,
   AuthRequest,
