@@ -54,12 +54,16 @@ export const CERT_SPECS: readonly CertSpec[] = [
     ],
   },
   {
-    // The mutual TLS listener's certificate (1911).
+    // The mutual TLS listener's certificate (1911). test_19 connects with the server name
+    // test19.skipsni.localhost and verification on (MyQtt never checked names; Node does).
     cert: CERT_FILES.serverCert,
     key: CERT_FILES.serverKey,
     commonName: "localhost",
     signer: "root",
-    extensions: [...SERVER_LEAF, "subjectAltName = DNS:localhost, IP:127.0.0.1"],
+    extensions: [
+      ...SERVER_LEAF,
+      "subjectAltName = DNS:localhost, DNS:test19.skipsni.localhost, IP:127.0.0.1",
+    ],
   },
   {
     // What a client shows on 1911.
