@@ -52,3 +52,50 @@ export const level_critical = LogLevel.CRITICAL;
 
 /** The largest remaining length of an MQTT packet (MYQTT_MAX_MSG_SIZE). */
 export const MAX_MSG_SIZE = 268_435_455;
+
+/** Connection status (MyQttStatus); `Conn.status` reports the ones a TypeScript client can reach. */
+export const MyQttStatus = {
+  Error: 1,
+  Ok: 2,
+  BindError: 3,
+  WrongReference: 4,
+  NameResolvFailure: 5,
+  SocketCreationError: 6,
+  SocketSanityError: 7,
+  ConnectionError: 8,
+  ConnectionTimeoutError: 9,
+  GreetingsFailure: 10,
+  XmlValidationError: 11,
+  ConnectionCloseCalled: 12,
+  ConnectionForcedClose: 13,
+  ProtocolError: 14,
+  ConnectionFiltered: 15,
+  MemoryFail: 16,
+  UnnotifiedConnectionClose: 17,
+} as const;
+
+/**
+ * MyQtt's QoS flags for storage (MyQttQos 127 and 126). Accepted for compatibility and without
+ * effect: 127 has the bits of QoS 1 and 2 set, which broke QoS 2 detection in MyQtt.
+ */
+export const SKIP_STORAGE = 127;
+export const SKIP_STOREAGE_NOTIFY = 126;
+
+/** Storage init/clear flags (MyQttStorage). */
+export const STORAGE_PKGIDS = 1;
+export const STORAGE_MSGS = 2;
+export const STORAGE_ALL = 7;
+
+/** Peer certificate digests (MyQttDigestMethod): pass "sha1" or "md5" to tls.peerCertificateDigest. */
+export const DIGEST_SHA1 = "sha1";
+export const DIGEST_MD5 = "md5";
+
+/** Configuration items (MyQttConfItem); sockets and backlog are Node's, so these are names only. */
+export const SOFT_SOCK_LIMIT = 1;
+export const HARD_SOCK_LIMIT = 2;
+export const LISTENER_BACKLOG = 3;
+export const SKIP_THREAD_POOL_WAIT = 6;
+
+/** Address families (MyQttNetTransport). */
+export const IPv4 = 1;
+export const IPv6 = 2;

@@ -22,6 +22,16 @@ export {
   waitListeners,
 } from "@myqtt/broker";
 export * from "@myqtt/client";
+// The codec functions MyQtt exposed (remaining length, UTF-8, topic matching).
+export {
+  decodeRemainingLength,
+  encodeRemainingLength,
+  isValidTopicFilter,
+  isValidUtf8,
+  match,
+  type QoS,
+  validateUtf8,
+} from "@myqtt/codec";
 export * from "@myqtt/core";
 export { FileStorage, MemoryStorage, type Storage, StorageInflightStore } from "@myqtt/storage";
 export type {
