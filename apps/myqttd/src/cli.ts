@@ -70,14 +70,7 @@ async function main(): Promise<void> {
     await ctx.exit();
     fail((error as Error).message, 1);
   }
-  if (config.logLevel !== "quiet") {
-    process.stdout.write(
-      `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${describeStorage(config)})\n`,
-    );
-    for (const { scheme, listener: l } of extra)
-      process.stdout.write(`myqttd: listening on ${scheme}://${l.host}:${l.port}\n`);
-  }
-
+  // The signal handlers come before the "listening" line: whoever reads it may stop us at once.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -88,6 +81,13 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  if (config.logLevel !== "quiet") {
+    process.stdout.write(
+      `myqttd: listening on mqtt://${listener.host}:${listener.port} (storage: ${describeStorage(config)})\n`,
+    );
+    for (const { scheme, listener: l } of extra)
+      process.stdout.write(`myqttd: listening on ${scheme}://${l.host}:${l.port}\n`);
+  }
 }
 
 main().catch((error: unknown) =>

@@ -68,10 +68,7 @@ async function main(): Promise<void> {
     await ctx.exit();
     fail((error as Error).message, 1);
   }
-  for (const { name, scheme, listener } of started)
-    say(`${name} listening on ${scheme}://${authority(listener.host, listener.port)}`);
-  say(`ready (${variant} listener, storage ${storage}, certificates ${certs.dir})`);
-
+  // The signal handlers come before the "ready" line: whoever reads it may stop us at once.
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -81,6 +78,9 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
+  for (const { name, scheme, listener } of started)
+    say(`${name} listening on ${scheme}://${authority(listener.host, listener.port)}`);
+  say(`ready (${variant} listener, storage ${storage}, certificates ${certs.dir})`);
 }
 
 main().catch((error: unknown) =>
