@@ -227,8 +227,13 @@ describe.skipIf(skipReason !== null)("test_19: mutual TLS", () => {
     const broker = await tlsBroker(mutual());
     const error = await rejection(tlsClient(broker.port, { verifyPeer: false }));
     // TLS 1.3 refuses after the client finished its handshake: the connection closes before
-    // CONNACK, with the TlsError as the cause.
-    expect(tlsErrorIn(error)?.code).toBe("NO_CLIENT_CERT");
+    // CONNACK, usually with the TlsError as the cause. When the client's CONNECT is still
+    // unread as the server closes, the close becomes a reset that can overtake the alert; the
+    // broker's log line below names the reason either way.
+    const tlsError = tlsErrorIn(error);
+    if (tlsError !== null) expect(tlsError.code).toBe("NO_CLIENT_CERT");
+    else
+      expect(String((error as Error).message)).toMatch(/before CONNACK|closed|reset|ECONNRESET/i);
     expect(broker.conns).toHaveLength(0);
     await until(() => broker.logs.some((l) => l.includes("NO_CLIENT_CERT")), 5000, "a log line");
     // And MyQtt's way: verify off, no certificate: the connect fails.
