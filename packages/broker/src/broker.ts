@@ -425,12 +425,13 @@ export class Broker {
   /** Ends a session: its subscriptions go, its queue and in-flight messages are dropped. */
   endSession(session: Session): void {
     this.expiring.delete(session);
+    // One "drop" removes everything stored: the unsubscribes below write nothing.
+    const stored = session.stored;
+    session.stored = false;
+    session.expiryInterval = 0;
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.clearMessages();
-    if (session.stored) {
-      this.write({ op: "drop", clientId: session.clientId });
-      session.stored = false;
-    }
+    if (stored) this.write({ op: "drop", clientId: session.clientId });
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const will = this.wills.get(session.clientId);
     if (will !== undefined) {
