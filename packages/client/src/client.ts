@@ -197,6 +197,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       client.stateValue = "closed";
       throw error;
     }
+    void client.publishOffline();
     return client;
   }
 
@@ -242,6 +243,27 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   }
 
   // --- connecting -------------------------------------------------------------------------------
+
+  /**
+   * Publishes, in order, what the store kept for this client id while no client ran (MyQtt
+   * flushes offline publishes on connect); each leaves the store's offline queue once the
+   * publish took it over.
+   */
+  private async publishOffline(): Promise<void> {
+    const store = this.store;
+    if (store.offline === undefined) return;
+    try {
+      const queued = await store.offline(this.clientId);
+      const sent = queued.map((m) =>
+        this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }).then(() =>
+          store.offlineSent?.(this.clientId, m.key),
+        ),
+      );
+      await Promise.all(sent);
+    } catch (error) {
+      this.emitError(new Error(`offline messages not all published: ${describe(error)}`));
+    }
+  }
 
   private async loadStore(): Promise<void> {
     // Publishes a previous run of this client id left unacknowledged are sent again.

@@ -27,7 +27,12 @@ export {
   SubscribeError,
   TimeoutError,
 } from "./errors.js";
-export { type InflightEntry, type InflightStore, MemoryInflightStore } from "./inflight-store.js";
+export {
+  type InflightEntry,
+  type InflightStore,
+  MemoryInflightStore,
+  type OfflinePublish,
+} from "./inflight-store.js";
 export type { ClientAuth, ClientOptions } from "./options.js";
 export type { RequestOptions } from "./request-response.js";
 export { type SubscribeOptions, Subscription } from "./subscription.js";

@@ -1,4 +1,14 @@
-import type { PublishPacket } from "@myqtt/codec";
+import type { PublishPacket, QoS } from "@myqtt/codec";
+
+/** A message queued for a client id while no client ran (MyQtt's myqtt_conn_offline_pub). */
+export interface OfflinePublish {
+  /** The store's key of the message, handed back to offlineSent. */
+  key: number;
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+}
 
 /** A QoS 1/2 publish the server has not fully acknowledged. */
 export interface InflightEntry {
@@ -25,6 +35,13 @@ export interface InflightStore {
    * lost); an application that wants to drop that calls it before connecting.
    */
   clear(clientId: string): void | Promise<void>;
+  /**
+   * Messages queued for `clientId` by another program or an earlier run (a durable store's
+   * `offlinePub`), oldest first. The client publishes them after its first connect.
+   */
+  offline?(clientId: string): OfflinePublish[] | Promise<OfflinePublish[]>;
+  /** An offline message was published (QoS 0 sent, QoS 1/2 in the in-flight store): forget it. */
+  offlineSent?(clientId: string, key: number): void | Promise<void>;
 }
 
 /** The default store: in memory, per client id, insertion-ordered. */

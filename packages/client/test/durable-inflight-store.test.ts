@@ -89,3 +89,35 @@ describe("StorageInflightStore with a FileStorage", () => {
     expect(left).toBe(0);
   });
 });
+
+describe("messages queued with offlinePub (MyQtt's myqtt_conn_offline_pub)", () => {
+  it("are published in order on the client's first connect, then leave the store", async () => {
+    const path = await mkdtemp(join(tmpdir(), "myqtt-client-offline-"));
+    dirs.push(path);
+    const [storage, store] = await openStore(path);
+    onCleanup(() => storage.close());
+    await storage.offlinePub("offline-client", "off/1", "first", 0);
+    await storage.offlinePub("offline-client", "off/2", "second", 1);
+    await storage.offlinePub("offline-client", "off/3", "third", 2);
+    expect(await storage.queuedMessages("offline-client")).toBe(3);
+    const log: string[] = [];
+    const acking = await server(log, true);
+    const c = await connect(acking.url, {
+      clientId: "offline-client",
+      clean: false,
+      reconnect: false,
+      inflightStore: store,
+    });
+    onCleanup(() => c.destroy());
+    await until(() => log.some((l) => l.startsWith("PUBREL")), 2000, "the three publishes");
+    expect(
+      log.filter((l) => l.startsWith("PUBLISH")).map((l) => l.split(" ").slice(2).join(" ")),
+    ).toEqual(["off/1 first", "off/2 second", "off/3 third"]);
+    let left = -1;
+    for (let i = 0; i < 100 && left !== 0; i++) {
+      left = await storage.queuedMessages("offline-client");
+      if (left !== 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(left).toBe(0);
+  });
+});

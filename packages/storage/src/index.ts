@@ -3,7 +3,11 @@
 export { ctxStorageLog } from "./ctx-log.js";
 export { checkClientId, StorageError, type StorageErrorCode } from "./errors.js";
 export { FileStorage, type FileStorageOptions } from "./file/file-storage.js";
-export { StorageInflightStore, type StoredInflightEntry } from "./inflight-store.js";
+export {
+  StorageInflightStore,
+  type StoredInflightEntry,
+  type StoredOfflinePublish,
+} from "./inflight-store.js";
 export { MemoryStorage } from "./memory.js";
 export { publishLength, Storage, type StorageOptions } from "./storage.js";
 export type {

@@ -1,6 +1,15 @@
-import { PacketType, type PublishPacket } from "@myqtt/codec";
+import { PacketType, type PublishPacket, type QoS } from "@myqtt/codec";
 import type { Storage } from "./storage.js";
 import type { StoredDelivery } from "./types.js";
+
+/** A message queued with offlinePub (the shape @myqtt/client's OfflinePublish uses). */
+export interface StoredOfflinePublish {
+  key: number;
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+}
 
 /** A client's unacknowledged QoS 1/2 publish (the shape @myqtt/client's InflightStore uses). */
 export interface StoredInflightEntry {
@@ -80,6 +89,26 @@ export class StorageInflightStore {
     if (seq === undefined) return;
     seqs!.delete(packetId);
     await this.storage.write({ op: "release", clientId, seq });
+  }
+
+  /** Messages queued with `offlinePub` for `clientId`, oldest first (the client publishes them). */
+  async offline(clientId: string): Promise<StoredOfflinePublish[]> {
+    await this.storage.open();
+    const client = await this.storage.readClient(clientId);
+    return (client?.deliveries ?? [])
+      .filter((d) => d.state === "queued")
+      .map((d) => ({
+        key: d.seq,
+        topic: d.message.topic,
+        payload: d.message.payload,
+        qos: d.qos,
+        retain: d.retain,
+      }));
+  }
+
+  /** An offline message was published: it leaves the queue. */
+  async offlineSent(clientId: string, key: number): Promise<void> {
+    await this.storage.write({ op: "release", clientId, seq: key });
   }
 
   async clear(clientId: string): Promise<void> {
