@@ -38,6 +38,7 @@ export {
   type TcpListenOptions,
 } from "./tcp.js";
 export type { EventHandler } from "./timed-events.js";
+export { readTlsPeer } from "./tls-peer.js";
 export type {
   Connector,
   ListenerFactory,

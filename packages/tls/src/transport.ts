@@ -1,25 +1,6 @@
 import type { TLSSocket } from "node:tls";
-import { SocketTransport, type TlsPeer } from "@myqtt/core";
+import { readTlsPeer, SocketTransport, type TlsPeer } from "@myqtt/core";
 import { toTlsError } from "./errors.js";
-
-/** What the handshake said about the peer, kept because the socket forgets it once closed. */
-function peerOf(socket: TLSSocket): TlsPeer {
-  const certificate = socket.getPeerCertificate();
-  // An empty object (no `raw`) when the peer sent no certificate.
-  const raw: Buffer | undefined = certificate?.raw;
-  const error = socket.authorizationError as unknown;
-  return Object.freeze({
-    authorized: socket.authorized === true,
-    authorizationError:
-      error === null || error === undefined
-        ? null
-        : error instanceof Error
-          ? ((error as { code?: string }).code ?? error.message)
-          : String(error),
-    certificate: raw !== undefined && raw.length > 0 ? new Uint8Array(raw) : null,
-    protocol: socket.getProtocol() ?? null,
-  });
-}
 
 function onTlsSocketError(this: TLSSocket & { myqttTls?: TlsTransport }, error: Error): void {
   const transport = this.myqttTls;
@@ -43,7 +24,8 @@ export class TlsTransport extends SocketTransport {
     // Packets are batched above (one write per batch): Nagle would only add latency.
     socket.setNoDelay(true);
     this.peerName = serverName ?? socket.remoteAddress ?? "the peer";
-    this.peer = peerOf(socket);
+    // Kept: the socket forgets its peer once closed.
+    this.peer = readTlsPeer(socket);
     (socket as TLSSocket & { myqttTls?: TlsTransport }).myqttTls = this;
     socket.on("error", onTlsSocketError);
   }

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
-import type { TlsPeer, Transport, TransportHandlers } from "@myqtt/core";
+import { TLSSocket } from "node:tls";
+import { readTlsPeer, type TlsPeer, type Transport, type TransportHandlers } from "@myqtt/core";
 import WebSocket from "ws";
 import {
   DEFAULT_CLOSE_TIMEOUT_MS,
@@ -7,7 +8,6 @@ import {
   DEFAULT_MAX_FRAME,
 } from "./constants.js";
 import { WebSocketClosedError } from "./errors.js";
-import { tlsPeerOf } from "./tls-peer.js";
 
 const TRANSPORT = Symbol("myqtt.websocket-transport");
 
@@ -197,7 +197,7 @@ export class WebSocketTransport implements Transport {
   }
 
   tlsPeer(): TlsPeer | null {
-    return this.tls ? tlsPeerOf(this.socket) : null;
+    return this.socket instanceof TLSSocket ? readTlsPeer(this.socket) : null;
   }
 
   /** @internal */
