@@ -359,9 +359,8 @@ export class Broker {
   /** Adds or replaces a subscription; returns true when it did not exist before. */
   subscribe(sub: Subscription): boolean {
     const session = sub.session;
-    const old = session.subscriptions.get(sub.filter);
+    const old = session.setSubscription(sub);
     if (old !== undefined) this.subscriptions.remove(old.topicFilter, old);
-    session.subscriptions.set(sub.filter, sub);
     this.subscriptions.add(sub.topicFilter, sub);
     this.persist(session, {
       op: "sub",
@@ -380,9 +379,8 @@ export class Broker {
 
   /** Removes a subscription; false when the session had none with that filter. */
   unsubscribe(session: Session, filter: string): boolean {
-    const sub = session.subscriptions.get(filter);
+    const sub = session.deleteSubscription(filter);
     if (sub === undefined) return false;
-    session.subscriptions.delete(filter);
     this.subscriptions.remove(sub.topicFilter, sub);
     if (sub.group !== null && this.subscriptions.get(sub.topicFilter) === undefined) {
       this.router.forgetGroup(sub.group, sub.topicFilter);

@@ -54,6 +54,8 @@ export interface SessionOutput {
   sendPubrel(packetId: number): void;
 }
 
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
+
 /**
  * The state of one client id that outlives a connection when the session is persistent:
  * subscriptions, QoS 1/2 messages in flight both ways, and the queue of messages waiting.
@@ -62,7 +64,8 @@ export class Session {
   readonly clientId: string;
   /** The connection serving it, or null while the client is away. */
   output: SessionOutput | null = null;
-  readonly subscriptions = new Map<string, Subscription>();
+  /** Made on the first subscription: most idle connections never subscribe. */
+  private subscriptionMap: Map<string, Subscription> | null = null;
   /** Seconds the session outlives its connection: 0 ends it with the connection. */
   expiryInterval = 0;
   /** Epoch ms at which a disconnected session ends; 0 while connected or never. */
@@ -86,6 +89,27 @@ export class Session {
 
   constructor(clientId: string) {
     this.clientId = clientId;
+  }
+
+  /** The subscriptions by filter, as subscribed (`$share/<group>/` included). */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subscriptionMap ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Adds or replaces the subscription of `sub.filter`; returns the one it replaced. */
+  setSubscription(sub: Subscription): Subscription | undefined {
+    const map = (this.subscriptionMap ??= new Map());
+    const old = map.get(sub.filter);
+    map.set(sub.filter, sub);
+    return old;
+  }
+
+  /** Removes the subscription of `filter`; returns it. */
+  deleteSubscription(filter: string): Subscription | undefined {
+    const map = this.subscriptionMap;
+    const sub = map?.get(filter);
+    if (sub !== undefined) map!.delete(filter);
+    return sub;
   }
 
   get persistent(): boolean {
