@@ -104,6 +104,8 @@ export class Link implements PacketChannelHandlers {
         (l) =>
           new PacketChannel(transport, l, {
             protocolVersion: options.protocolVersion,
+            // A client's requests go out before the event loop waits again (no turn to share).
+            flushTiming: "task",
             ...(options.properties?.maximumPacketSize !== undefined
               ? { maximumIncomingPacketSize: options.properties.maximumPacketSize }
               : {}),

@@ -25,6 +25,7 @@ export { isPromise } from "./is-promise.js";
 export { type LogHandler, LogLevel } from "./log.js";
 export { Msg } from "./msg.js";
 export {
+  type FlushTiming,
   PacketChannel,
   type PacketChannelHandlers,
   type PacketChannelOptions,

@@ -35,6 +35,32 @@ function flushDirty(): void {
   spare = list;
 }
 
+// Channels flushed at the end of the current task instead (FlushTiming "task").
+let taskDirty: PacketChannel[] = [];
+let taskSpare: PacketChannel[] = [];
+let taskFlushQueued = false;
+
+function flushTaskDirty(): void {
+  taskFlushQueued = false;
+  const list = taskDirty;
+  taskDirty = taskSpare;
+  for (let i = 0; i < list.length; i++) list[i]!.flush();
+  list.length = 0;
+  taskSpare = list;
+}
+
+/**
+ * When queued packets are written.
+ * - `"turn"` (the default, for servers): once per event-loop turn, after every ready socket was
+ *   read, so what many peers caused leaves in one write per channel. A chunk that held a single
+ *   packet (a lightly loaded server: one message per wake-up) flushes at once instead, so
+ *   latency does not pay for batching that cannot happen.
+ * - `"task"` (for clients): at the end of the current task (a microtask), so a request goes out
+ *   before the event loop waits again, and everything one piece of code sends in a row still
+ *   leaves in one write.
+ */
+export type FlushTiming = "turn" | "task";
+
 /** Options of a PacketChannel. */
 export interface PacketChannelOptions {
   protocolVersion?: ProtocolVersion;
@@ -42,6 +68,8 @@ export interface PacketChannelOptions {
   maximumIncomingPacketSize?: number;
   /** Flush at once when this many bytes are waiting (default 64 KiB). */
   flushThreshold?: number;
+  /** When queued packets are written (default "turn"). */
+  flushTiming?: FlushTiming;
   /**
    * Stop reading from the peer while more than this many bytes wait to be written to it
    * (a peer that does not read what we send may not make us buffer its answers without bound).
@@ -60,7 +88,10 @@ export class PacketChannel implements TransportHandlers {
   private readonly decoder: Decoder;
   private readonly writer: PacketWriter;
   private readonly flushThreshold: number;
+  private readonly flushPerTask: boolean;
   private flushScheduled = false;
+  /** Packets decoded from the chunk being read (onData). */
+  private chunkPackets = 0;
   /** Packets that arrived while an async handler ran (made on first need). */
   private backlog: Packet[] | null = null;
   private busy = false;
@@ -89,6 +120,7 @@ export class PacketChannel implements TransportHandlers {
     this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
     this.flushThreshold = options.flushThreshold ?? 65_536;
+    this.flushPerTask = options.flushTiming === "task";
     this.pauseReadingAbove = options.pauseReadingAbove ?? Number.POSITIVE_INFINITY;
     transport.start(this);
   }
@@ -164,6 +196,14 @@ export class PacketChannel implements TransportHandlers {
     if (this.writer.length >= this.flushThreshold) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
+      if (this.flushPerTask) {
+        taskDirty.push(this);
+        if (!taskFlushQueued) {
+          taskFlushQueued = true;
+          queueMicrotask(flushTaskDirty);
+        }
+        return;
+      }
       dirty.push(this);
       if (!flushQueued) {
         flushQueued = true;
@@ -202,11 +242,15 @@ export class PacketChannel implements TransportHandlers {
   onData(chunk: Uint8Array): void {
     if (this.failed) return;
     this.lastReceivedAt = Date.now();
+    this.chunkPackets = 0;
     try {
       this.decoder.push(chunk);
     } catch (error) {
       this.fail(error);
     }
+    // One packet in this chunk: the peer is not sending faster than we answer, so batching
+    // would only add latency. What it caused goes out now.
+    if (this.chunkPackets === 1 && dirty.length > 0) flushDirty();
   }
 
   private fail(error: unknown): void {
@@ -219,6 +263,7 @@ export class PacketChannel implements TransportHandlers {
   // The decoder's callback: one per channel, and the only function a channel allocates.
   private readonly receive = (packet: Packet): void => {
     if (this.failed) return;
+    this.chunkPackets++;
     if (this.busy) {
       (this.backlog ??= []).push(packet);
       return;

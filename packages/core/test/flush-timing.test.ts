@@ -1,0 +1,106 @@
+// When a PacketChannel writes what it was given: the two flush timings, observed as the writes
+// a transport receives (no sockets, no clocks).
+import { encode, type Packet, PacketType } from "@myqtt/codec";
+import { describe, expect, it } from "vitest";
+import {
+  type FlushTiming,
+  PacketChannel,
+  type Transport,
+  type TransportHandlers,
+} from "../src/index.js";
+
+/** A transport that records every write. */
+class RecordingTransport implements Transport {
+  readonly remoteAddress = "127.0.0.1";
+  readonly remotePort = 1;
+  readonly localAddress = "127.0.0.1";
+  readonly localPort = 2;
+  readonly serverName = null;
+  readonly tls = false;
+  readonly writableLength = 0;
+  closed = false;
+  handlers: TransportHandlers | null = null;
+  readonly writes: Uint8Array[] = [];
+  start(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+  }
+  write(chunk: Uint8Array): boolean {
+    this.writes.push(chunk);
+    return true;
+  }
+  pause(): void {}
+  resume(): void {}
+  end(): void {
+    this.closed = true;
+  }
+  destroy(): void {
+    this.closed = true;
+  }
+}
+
+const pingreq = encode({ type: PacketType.PINGREQ });
+const pingresp: Packet = { type: PacketType.PINGRESP };
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A channel that answers every packet it receives with a PINGRESP. */
+function echo(timing?: FlushTiming): { transport: RecordingTransport; channel: PacketChannel } {
+  const transport = new RecordingTransport();
+  const channel: PacketChannel = new PacketChannel(
+    transport,
+    {
+      onPacket: () => {
+        channel.send(pingresp);
+        return undefined;
+      },
+      onError: () => {},
+      onClose: () => {},
+    },
+    timing === undefined ? {} : { flushTiming: timing },
+  );
+  return { transport, channel };
+}
+
+describe("flush timing", () => {
+  it("turn: the answer to a chunk of one packet is written before onData returns", () => {
+    const { transport } = echo();
+    transport.handlers!.onData(pingreq);
+    expect(transport.writes).toHaveLength(1);
+    expect([...transport.writes[0]!]).toEqual([0xd0, 0x00]);
+  });
+
+  it("turn: the answers to a chunk of many packets leave in one write, in the check phase", async () => {
+    const { transport } = echo();
+    const five = new Uint8Array(pingreq.length * 5);
+    for (let i = 0; i < 5; i++) five.set(pingreq, i * pingreq.length);
+    transport.handlers!.onData(five);
+    expect(transport.writes).toHaveLength(0);
+    await nextTurn();
+    expect(transport.writes).toHaveLength(1);
+    expect(transport.writes[0]!.length).toBe(10);
+  });
+
+  it("turn: what several channels queue outside a read leaves once per channel per turn", async () => {
+    const a = echo();
+    const b = echo();
+    for (let i = 0; i < 3; i++) {
+      a.channel.send(pingresp);
+      b.channel.send(pingresp);
+    }
+    await Promise.resolve();
+    expect(a.transport.writes).toHaveLength(0);
+    await nextTurn();
+    expect(a.transport.writes.map((w) => w.length)).toEqual([6]);
+    expect(b.transport.writes.map((w) => w.length)).toEqual([6]);
+  });
+
+  it("task: packets sent in a row leave in one write at the end of the task, before the turn ends", async () => {
+    const { transport, channel } = echo("task");
+    for (let i = 0; i < 4; i++) channel.send(pingresp);
+    expect(transport.writes).toHaveLength(0);
+    await Promise.resolve();
+    expect(transport.writes.map((w) => w.length)).toEqual([8]);
+    channel.send(pingresp);
+    await Promise.resolve();
+    expect(transport.writes.map((w) => w.length)).toEqual([8, 2]);
+  });
+});
