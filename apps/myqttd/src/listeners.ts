@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { createListener, type Listener } from "@myqtt/broker";
 import type { Ctx } from "@myqtt/core";
+import { listenTls } from "@myqtt/tls";
+import { listenWebSocket } from "@myqtt/websocket";
 import type { DaemonConfig } from "./config.js";
 
 /** A listener beside the plain one, and the scheme it serves. */
@@ -28,10 +30,7 @@ export async function startExtraListeners(
       throw new Error(`${scheme} listener: ${listener.errorMsg ?? "cannot listen"}`);
     out.push({ scheme, listener });
   };
-  // TLS and WebSocket support are loaded only when a port asks for them: a daemon serving plain
-  // MQTT does not carry their modules (ws alone adds megabytes to the resident size).
   if (config.tlsPort !== null) {
-    const { listenTls } = await import("@myqtt/tls");
     await add("mqtts", config.tlsPort, {
       transport: listenTls,
       transportOptions: {
@@ -44,11 +43,9 @@ export async function startExtraListeners(
     });
   }
   if (config.wsPort !== null) {
-    const { listenWebSocket } = await import("@myqtt/websocket");
     await add("ws", config.wsPort, { transport: listenWebSocket, transportOptions: {} });
   }
   if (config.wssPort !== null) {
-    const { listenWebSocket } = await import("@myqtt/websocket");
     const read = (file: string): Buffer => readFileSync(file);
     await add("wss", config.wssPort, {
       transport: listenWebSocket,
