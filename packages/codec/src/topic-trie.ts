@@ -86,9 +86,7 @@ export class SubscriptionTrie<T> {
     const exact = this.byFilter.get(topic);
     if (exact !== undefined) for (const v of exact) fn(v);
     if (this.root.isEmpty()) return;
-    const levels = topic.split("/");
-    const dollar = topic.charCodeAt(0) === DOLLAR;
-    visit(this.root, levels, 0, dollar, fn);
+    visit(this.root, topic, 0, topic.charCodeAt(0) === DOLLAR, fn);
   }
 
   /** The values whose filters match `topic` (a value appears once per matching filter). */
@@ -160,21 +158,33 @@ function emit<T>(set: Set<T> | null, fn: (value: T) => void): void {
   if (set !== null) for (const v of set) fn(v);
 }
 
+/**
+ * Walks the trie below `node` for the levels of `topic` from index `start` on (past its end:
+ * every level was consumed). A level's string is cut out only when a node has named children
+ * to look it up in, so a topic matched by `prefix/#` costs one cut, not one per level.
+ */
 function visit<T>(
   node: TrieNode<T>,
-  levels: string[],
-  i: number,
+  topic: string,
+  start: number,
   dollar: boolean,
   fn: (value: T) => void,
 ): void {
   // A wildcard in the first level never matches a '$' topic [MQTT-4.7.2-1].
-  const wild = i > 0 || !dollar;
+  const wild = start > 0 || !dollar;
   if (node.hash !== null && wild) emit(node.hash.values, fn);
-  if (i === levels.length) {
+  if (start > topic.length) {
     emit(node.values, fn);
     return;
   }
-  const child = node.children?.get(levels[i]!);
-  if (child !== undefined) visit(child, levels, i + 1, dollar, fn);
-  if (node.plus !== null && wild) visit(node.plus, levels, i + 1, dollar, fn);
+  const children = node.children;
+  const plus = wild ? node.plus : null;
+  if (children === null && plus === null) return;
+  let end = topic.indexOf("/", start);
+  if (end === -1) end = topic.length;
+  if (children !== null) {
+    const child = children.get(topic.slice(start, end));
+    if (child !== undefined) visit(child, topic, end + 1, dollar, fn);
+  }
+  if (plus !== null) visit(plus, topic, end + 1, dollar, fn);
 }
