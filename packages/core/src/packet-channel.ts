@@ -17,37 +17,42 @@ export interface PacketChannelHandlers {
   onDrain?(): void;
 }
 
-// Channels with bytes waiting are flushed together once the event loop has handled every
-// socket that was ready (setImmediate: the check phase right after the poll phase). Everything
-// those sockets caused — acknowledgements, the publishes they release, a message fanned out to
-// fifty subscribers — leaves in one write per channel, not one per event; a channel costs no
-// closure of its own.
-let dirty: PacketChannel[] = [];
-let spare: PacketChannel[] = [];
-let flushQueued = false;
+/**
+ * Channels with bytes waiting, flushed together when `defer` calls back: each channel is
+ * written once however many packets it was given, and a channel costs no closure of its own.
+ */
+class FlushQueue {
+  private pending: PacketChannel[] = [];
+  private spare: PacketChannel[] = [];
+  private queued = false;
 
-function flushDirty(): void {
-  flushQueued = false;
-  const list = dirty;
-  dirty = spare;
-  for (let i = 0; i < list.length; i++) list[i]!.flush();
-  list.length = 0;
-  spare = list;
+  constructor(private readonly defer: (run: () => void) => void) {}
+
+  add(channel: PacketChannel): void {
+    this.pending.push(channel);
+    if (!this.queued) {
+      this.queued = true;
+      this.defer(this.run);
+    }
+  }
+
+  private readonly run = (): void => {
+    this.queued = false;
+    const list = this.pending;
+    this.pending = this.spare;
+    for (let i = 0; i < list.length; i++) list[i]!.flush();
+    list.length = 0;
+    this.spare = list;
+  };
 }
 
-// Channels flushed at the end of the current task instead (FlushTiming "task").
-let taskDirty: PacketChannel[] = [];
-let taskSpare: PacketChannel[] = [];
-let taskFlushQueued = false;
-
-function flushTaskDirty(): void {
-  taskFlushQueued = false;
-  const list = taskDirty;
-  taskDirty = taskSpare;
-  for (let i = 0; i < list.length; i++) list[i]!.flush();
-  list.length = 0;
-  taskSpare = list;
-}
+// "turn": once the event loop has handled every socket that was ready (setImmediate: the
+// check phase right after the poll phase). Everything those sockets caused — acknowledgements,
+// the publishes they release, a message fanned out to fifty subscribers — leaves in one write
+// per channel, not one per event.
+const perTurn = new FlushQueue((run) => setImmediate(run));
+// "task": at the end of the current task.
+const perTask = new FlushQueue(queueMicrotask);
 
 /**
  * When queued packets are written.
@@ -89,7 +94,7 @@ export class PacketChannel implements TransportHandlers {
   private readonly decoder: Decoder;
   private readonly writer: PacketWriter;
   private readonly flushThreshold: number;
-  private readonly flushPerTask: boolean;
+  private readonly flushQueue: FlushQueue;
   private flushScheduled = false;
   /** Packets that arrived while an async handler ran (made on first need). */
   private backlog: Packet[] | null = null;
@@ -119,7 +124,7 @@ export class PacketChannel implements TransportHandlers {
     this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
     this.flushThreshold = options.flushThreshold ?? 65_536;
-    this.flushPerTask = options.flushTiming === "task";
+    this.flushQueue = options.flushTiming === "task" ? perTask : perTurn;
     this.pauseReadingAbove = options.pauseReadingAbove ?? Number.POSITIVE_INFINITY;
     transport.start(this);
   }
@@ -195,19 +200,7 @@ export class PacketChannel implements TransportHandlers {
     if (this.writer.length >= this.flushThreshold) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      if (this.flushPerTask) {
-        taskDirty.push(this);
-        if (!taskFlushQueued) {
-          taskFlushQueued = true;
-          queueMicrotask(flushTaskDirty);
-        }
-        return;
-      }
-      dirty.push(this);
-      if (!flushQueued) {
-        flushQueued = true;
-        setImmediate(flushDirty);
-      }
+      this.flushQueue.add(this);
     }
   }
 
