@@ -3,14 +3,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sleep } from "../../../tooling/testing/wait.mjs";
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
 
 const running = new Set<ChildProcess>();
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
 export interface Run {
   child: ChildProcess;

@@ -1,25 +1,12 @@
 // Shared by the client's tests: our broker in a fresh context, a real Mosquitto, cleanup.
 import { type BrokerOptions, createListener, type Listener } from "@myqtt/broker";
 import { Ctx } from "@myqtt/core";
-import { afterEach } from "vitest";
 import { type RunningMosquitto, startMosquitto } from "../../../tooling/services/mosquitto.mjs";
+import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { type ClientOptions, connect, type MqttClient } from "../src/index.js";
 
-const cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // best effort
-    }
-  }
-});
-
-export function onCleanup(fn: () => unknown): void {
-  cleanups.push(fn);
-}
+export { onCleanup } from "../../../tooling/testing/cleanup.mjs";
+export { sleep, until } from "../../../tooling/testing/wait.mjs";
 
 export interface TestServer {
   url: string;
@@ -54,14 +41,4 @@ export async function client(server: TestServer, options: ClientOptions = {}): P
   const c = await connect(server.url, { reconnect: false, ...options });
   onCleanup(() => c.destroy());
   return c;
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }

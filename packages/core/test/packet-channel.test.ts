@@ -1,12 +1,8 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Decoder, encode, type Packet, PacketType } from "@myqtt/codec";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { connectTcp, listenTcp, PacketChannel, type Transport } from "../src/index.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 /** A listening core transport and a raw client socket connected to it. */
 async function pair(): Promise<{ server: Transport; client: Socket }> {
@@ -15,11 +11,11 @@ async function pair(): Promise<{ server: Transport; client: Socket }> {
     accepted = r;
   });
   const listener = await listenTcp("127.0.0.1", 0, (t) => accepted(t));
-  cleanups.push(() => listener.close());
+  onCleanup(() => listener.close());
   const client = connect(listener.port, "127.0.0.1");
-  cleanups.push(() => client.destroy());
+  onCleanup(() => client.destroy());
   const server = await got;
-  cleanups.push(() => server.destroy());
+  onCleanup(() => server.destroy());
   expect(listener.connections).toBe(1);
   return { server, client };
 }
@@ -55,7 +51,7 @@ describe("TCP transport", () => {
   it("reports a bind failure", async () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
-    cleanups.push(() => new Promise((r) => blocker.close(r)));
+    onCleanup(() => new Promise((r) => blocker.close(r)));
     const port = (blocker.address() as { port: number }).port;
     await expect(listenTcp("127.0.0.1", port, () => {})).rejects.toThrow(/EADDRINUSE/);
   });

@@ -2,13 +2,9 @@
 // batched into one write per turn and Nagle's algorithm would only hold the next one back
 // (about 40 ms behind a delayed ACK).
 import { Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { connectTcp, listenTcp, type SocketTransport, type Transport } from "../src/index.js";
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
 
 /** Records the sockets on which setNoDelay(true) was called while `fn` runs and after. */
 function watchNoDelay(): Set<Socket> {
@@ -18,7 +14,7 @@ function watchNoDelay(): Set<Socket> {
     if (noDelay !== false) sockets.add(this);
     return original.call(this, noDelay);
   };
-  cleanups.push(() => {
+  onCleanup(() => {
     Socket.prototype.setNoDelay = original;
   });
   return sockets;
@@ -28,10 +24,10 @@ describe("TCP transport", () => {
   it("sets TCP_NODELAY on the sockets connectTcp makes", async () => {
     const accepted: Transport[] = [];
     const listener = await listenTcp("127.0.0.1", 0, (t) => accepted.push(t));
-    cleanups.push(() => listener.close());
+    onCleanup(() => listener.close());
     const sockets = watchNoDelay();
     const transport = (await connectTcp("127.0.0.1", listener.port)) as SocketTransport;
-    cleanups.push(() => transport.destroy());
+    onCleanup(() => transport.destroy());
     expect(sockets.has(transport.socket)).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "tsup";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../../../tooling/testing/wait.mjs";
 import * as myqtt from "../src/index.js";
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -137,14 +138,6 @@ function collect(conn: myqtt.Conn): string[] {
   const seen: string[] = [];
   conn.setOnMsg((_ctx, _conn, msg) => seen.push(`${msg.topic}: ${msg.content}`));
   return seen;
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 beforeAll(async () => {

@@ -2,7 +2,8 @@
 import { createListener, type Listener } from "@myqtt/broker";
 import { type ClientOptions, connect, type MqttClient } from "@myqtt/client";
 import { ConnackCode, Ctx, type ServerConnection } from "@myqtt/core";
-import { afterAll, afterEach, test } from "vitest";
+import { afterAll, test } from "vitest";
+import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import {
   connectTls,
   listenTls,
@@ -30,31 +31,8 @@ afterAll(() => {
   shared = null;
 });
 
-const cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // best effort
-    }
-  }
-});
-
-export function onCleanup(fn: () => unknown): void {
-  cleanups.push(fn);
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function until(check: () => boolean, ms = 5000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { onCleanup } from "../../../tooling/testing/cleanup.mjs";
+export { sleep, until } from "../../../tooling/testing/wait.mjs";
 
 /** A MyQtt context, exited after the test. */
 export async function newCtx(): Promise<Ctx> {

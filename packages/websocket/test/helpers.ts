@@ -8,37 +8,12 @@ import { type BrokerOptions, createListener, type Listener } from "@myqtt/broker
 import { Decoder, encode, type Packet, type ProtocolVersion } from "@myqtt/codec";
 import { ConnackCode, Ctx, LogLevel, type ServerConnection } from "@myqtt/core";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { afterEach } from "vitest";
 import WebSocket from "ws";
+import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { type WebSocketListenOptions, webSocketListener } from "../src/index.js";
 
-const cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // best effort: a test's leftovers must not fail the next one
-    }
-  }
-});
-
-/** Runs `fn` after the current test, last registered first. */
-export function onCleanup(fn: () => unknown): void {
-  cleanups.push(fn);
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `check()` is true, polling; fails after `ms`. */
-export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { onCleanup } from "../../../tooling/testing/cleanup.mjs";
+export { sleep, until } from "../../../tooling/testing/wait.mjs";
 
 export interface WsBroker {
   ctx: Ctx;
