@@ -38,9 +38,15 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-/** Starts `node dist/cli.js ...args` with stdout and stderr collected. */
-export function run(args: string[], options: { cwd?: string } = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export interface RunOptions {
+  cwd?: string;
+  /** Flags for node itself, before the script. */
+  nodeArgs?: string[];
+}
+
+/** Starts `node [nodeArgs] dist/cli.js ...args` with stdout and stderr collected. */
+export function run(args: string[], options: RunOptions = {}): Run {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
@@ -73,7 +79,7 @@ export type Daemon = Run & { port: number };
  * Starts the daemon on 127.0.0.1 (port 0 unless `--port` is in `args`) and waits (10 s at most)
  * for its "listening on" line.
  */
-export async function startDaemon(args: string[], options: { cwd?: string } = {}): Promise<Daemon> {
+export async function startDaemon(args: string[], options: RunOptions = {}): Promise<Daemon> {
   const withPort = args.includes("--port") ? args : ["--port", "0", ...args];
   const r = run(["--host", "127.0.0.1", ...withPort], options);
   const deadline = Date.now() + 10_000;
