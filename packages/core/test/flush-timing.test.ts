@@ -60,6 +60,42 @@ function echo(timing?: FlushTiming): { transport: RecordingTransport; channel: P
   return { transport, channel };
 }
 
+const publish = encode({
+  type: PacketType.PUBLISH,
+  topic: "t",
+  payload: Uint8Array.of(1),
+  qos: 0,
+  retain: false,
+  dup: false,
+});
+const puback = encode({ type: PacketType.PUBACK, packetId: 1 });
+
+/** Two byte strings as one chunk. */
+const both = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
+
+/**
+ * A broker in miniature: every packet read from `publisher` sends a PINGRESP to `subscriber`
+ * (both on the default timing), as a routed message would be.
+ */
+function route(): { publisher: RecordingTransport; subscriber: RecordingTransport } {
+  const subscriber = echo();
+  const publisher = new RecordingTransport();
+  new PacketChannel(publisher, {
+    onPacket: () => {
+      subscriber.channel.send(pingresp);
+      return undefined;
+    },
+    onError: () => {},
+    onClose: () => {},
+  });
+  return { publisher, subscriber: subscriber.transport };
+}
+
 describe("flush timing", () => {
   it("turn: the answers to a read leave in one write, in the check phase", async () => {
     const { transport } = echo();
@@ -84,6 +120,39 @@ describe("flush timing", () => {
     await nextTurn();
     expect(a.transport.writes.map((w) => w.length)).toEqual([6]);
     expect(b.transport.writes.map((w) => w.length)).toEqual([6]);
+  });
+
+  it("turn: the first read of a turn that brings one publish-flow packet flushes what it caused at once", async () => {
+    const { publisher, subscriber } = route();
+    publisher.handlers!.onData(publish);
+    expect(subscriber.writes).toHaveLength(1);
+    // The turn's later reads are batched again, up to the end of the turn.
+    publisher.handlers!.onData(puback);
+    publisher.handlers!.onData(publish);
+    expect(subscriber.writes).toHaveLength(1);
+    await nextTurn();
+    expect(subscriber.writes.map((w) => w.length)).toEqual([2, 4]);
+    // A new turn: its first such read is early again.
+    publisher.handlers!.onData(puback);
+    expect(subscriber.writes).toHaveLength(3);
+  });
+
+  it("turn: a read of several packets, or of a connect or ping, waits for the end of the turn", async () => {
+    const { publisher, subscriber } = route();
+    publisher.handlers!.onData(both(publish, publish));
+    publisher.handlers!.onData(pingreq);
+    publisher.handlers!.onData(
+      encode({
+        type: PacketType.CONNECT,
+        protocolVersion: 4,
+        clientId: "c",
+        clean: true,
+        keepAlive: 0,
+      }),
+    );
+    expect(subscriber.writes).toHaveLength(0);
+    await nextTurn();
+    expect(subscriber.writes.map((w) => w.length)).toEqual([8]);
   });
 
   it("task: packets sent in a row leave in one write at the end of the task, before the turn ends", async () => {
