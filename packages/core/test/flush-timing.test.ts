@@ -96,6 +96,14 @@ function route(): { publisher: RecordingTransport; subscriber: RecordingTranspor
   return { publisher, subscriber: subscriber.transport };
 }
 
+/** Two quiet turns: the server channels' flush queue then counts the loop as lightly loaded. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    echo().channel.send(pingresp);
+    await nextTurn();
+  }
+}
+
 describe("flush timing", () => {
   it("turn: the answers to a read leave in one write, in the check phase", async () => {
     const { transport } = echo();
@@ -122,22 +130,36 @@ describe("flush timing", () => {
     expect(b.transport.writes.map((w) => w.length)).toEqual([6]);
   });
 
-  it("turn: the first read of a turn that brings one publish-flow packet flushes what it caused at once", async () => {
+  it("turn: while the loop is lightly loaded, the first read of a turn that brings one publish-flow packet flushes at once", async () => {
+    await settle();
     const { publisher, subscriber } = route();
     publisher.handlers!.onData(publish);
     expect(subscriber.writes).toHaveLength(1);
-    // The turn's later reads are batched again, up to the end of the turn.
+    // At most once per turn: the turn's later reads are batched again, up to its end.
     publisher.handlers!.onData(puback);
     publisher.handlers!.onData(publish);
     expect(subscriber.writes).toHaveLength(1);
     await nextTurn();
     expect(subscriber.writes.map((w) => w.length)).toEqual([2, 4]);
-    // A new turn: its first such read is early again.
+  });
+
+  it("turn: after a turn of more than two reads (a loaded loop), flushes wait for the turn's end", async () => {
+    await settle();
+    const { publisher, subscriber } = route();
+    for (let i = 0; i < 3; i++) publisher.handlers!.onData(both(publish, publish));
+    await nextTurn();
+    expect(subscriber.writes).toHaveLength(1);
+    publisher.handlers!.onData(publish);
+    expect(subscriber.writes).toHaveLength(1);
+    await nextTurn();
+    expect(subscriber.writes).toHaveLength(2);
+    // That turn had one read: the next one may flush early again.
     publisher.handlers!.onData(puback);
     expect(subscriber.writes).toHaveLength(3);
   });
 
   it("turn: a read of several packets, or of a connect or ping, waits for the end of the turn", async () => {
+    await settle();
     const { publisher, subscriber } = route();
     publisher.handlers!.onData(both(publish, publish));
     publisher.handlers!.onData(pingreq);
