@@ -1,5 +1,6 @@
 // Every published package: its build imports as ESM and as CJS with the same exports, its
-// types resolve for both, and publint finds nothing to fix.
+// types resolve for both, publint finds nothing to fix, and it packs the repository's LICENSE.
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -93,6 +94,20 @@ describe("packaging", () => {
         const cjs = typeCheckConsumer(p.name, "cjs");
         expect(cjs.resolved).toMatch(/dist[\\/]index\.d\.cts$/);
         expect(cjs.errors).toEqual([]);
+      });
+
+      it("packs the repository's LICENSE (copied in by prepack)", () => {
+        // npm runs prepack for a dry run too; its banner goes to stderr, the JSON to stdout.
+        const out = execFileSync("npm", ["pack", "--dry-run", "--json"], {
+          cwd: p.dir,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        });
+        const [packed] = JSON.parse(out) as Array<{ files: Array<{ path: string }> }>;
+        expect(packed!.files.map((f) => f.path)).toContain("LICENSE");
+        expect(readFileSync(join(p.dir, "LICENSE"), "utf8")).toBe(
+          readFileSync(join(ROOT, "LICENSE"), "utf8"),
+        );
       });
 
       it("passes publint (strict)", async () => {
