@@ -33,7 +33,11 @@ class FlushQueue {
   private readsThisTurn = 0;
   private readsLastTurn = 0;
 
-  constructor(private readonly defer: (run: () => void) => void) {}
+  constructor(
+    private readonly defer: (run: () => void) => void,
+    /** Whether a read may flush early (server channels); otherwise reads are not tracked. */
+    private readonly earlyFlush: boolean,
+  ) {}
 
   add(channel: PacketChannel): void {
     this.pending.push(channel);
@@ -43,18 +47,16 @@ class FlushQueue {
     }
   }
 
-  /** Counts a read of this turn. */
-  countRead(): void {
-    this.readsThisTurn++;
-  }
-
   /**
-   * Flushes what is queued now if the loop is lightly loaded (neither the last turn nor this
-   * one so far had more than LIGHT_TURN_READS reads), at most once per turn. The deferred run
-   * still comes, for what is queued after.
+   * Counts a read of this turn; after one that brought a single publish-flow packet, flushes
+   * what is queued now if the loop is lightly loaded (neither the last turn nor this one so far
+   * had more than LIGHT_TURN_READS reads), at most once per turn. The deferred run still
+   * comes, for what is queued after.
    */
-  flushEarly(): void {
-    if (this.flushedEarly || this.pending.length === 0) return;
+  afterRead(singlePublishFlow: boolean): void {
+    if (!this.earlyFlush) return;
+    this.readsThisTurn++;
+    if (!singlePublishFlow || this.flushedEarly || this.pending.length === 0) return;
     if (this.readsThisTurn > LIGHT_TURN_READS || this.readsLastTurn > LIGHT_TURN_READS) return;
     this.flushedEarly = true;
     this.flushPending();
@@ -81,9 +83,9 @@ class FlushQueue {
 // check phase right after the poll phase). Everything those sockets caused — acknowledgements,
 // the publishes they release, a message fanned out to fifty subscribers — leaves in one write
 // per channel, not one per event.
-const perTurn = new FlushQueue((run) => setImmediate(run));
+const perTurn = new FlushQueue((run) => setImmediate(run), true);
 // "task": at the end of the current task.
-const perTask = new FlushQueue(queueMicrotask);
+const perTask = new FlushQueue(queueMicrotask, false);
 
 // What the chunk being decoded brought (one chunk is decoded at a time).
 let chunkPackets = 0;
@@ -274,7 +276,6 @@ export class PacketChannel implements TransportHandlers {
   onData(chunk: Uint8Array): void {
     if (this.failed) return;
     this.lastReceivedAt = Date.now();
-    this.flushQueue.countRead();
     chunkPackets = 0;
     chunkOnlyPublishFlow = true;
     try {
@@ -282,9 +283,7 @@ export class PacketChannel implements TransportHandlers {
     } catch (error) {
       this.fail(error);
     }
-    if (chunkPackets === 1 && chunkOnlyPublishFlow && this.flushQueue === perTurn) {
-      perTurn.flushEarly();
-    }
+    this.flushQueue.afterRead(chunkPackets === 1 && chunkOnlyPublishFlow);
   }
 
   private fail(error: unknown): void {
