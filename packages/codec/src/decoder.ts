@@ -18,6 +18,12 @@ export interface DecoderOptions {
    * any of its body is buffered.
    */
   maximumPacketSize?: number;
+  /**
+   * The caller reuses each pushed chunk once push returns (a transport that reads every time
+   * into the same buffer). Payloads, binary properties and passwords are then copied out of
+   * the chunk instead of being views into it. Default false.
+   */
+  reusedChunks?: boolean;
 }
 
 /** Called with each packet, in stream order. */
@@ -35,7 +41,8 @@ const sharedReader = new Reader();
 /**
  * An incremental MQTT decoder: push any split of the byte stream, down to one byte at a time,
  * and every complete packet is handed to `onPacket` in order. Payloads, binary properties and
- * passwords of a frame that lay in one chunk are views into that chunk (no copy).
+ * passwords of a frame that lay in one chunk are views into that chunk (no copy), unless the
+ * `reusedChunks` option says the caller overwrites its chunks.
  *
  * A MqttError thrown by push means the stream is broken: close the connection. Packets that
  * were complete before the bad one have been delivered already.
@@ -44,6 +51,7 @@ export class Decoder {
   protocolVersion: ProtocolVersion;
   maximumPacketSize: number;
   private readonly onPacket: PacketHandler;
+  private readonly reusedChunks: boolean;
   /** Fixed header bytes of a frame whose header straddles chunks (made on first need). */
   private head: Uint8Array | null = null;
   private headLength = 0;
@@ -59,6 +67,7 @@ export class Decoder {
     this.onPacket = onPacket;
     this.protocolVersion = options.protocolVersion ?? 4;
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
+    this.reusedChunks = options.reusedChunks ?? false;
   }
 
   /** Bytes held for a packet that is not complete yet. */
@@ -109,7 +118,7 @@ export class Decoder {
       this.checkSize(first, total);
       if (len - off >= total) {
         off += total;
-        this.dispatch(first, chunk, i, off);
+        this.dispatch(first, chunk, i, off, this.reusedChunks);
       } else {
         this.gather(first, i - off, rl, chunk, i);
         return;
@@ -146,7 +155,7 @@ export class Decoder {
       this.headLength = 0;
       if (len - off >= rl) {
         off += rl;
-        this.dispatch(first, chunk, off - rl, off);
+        this.dispatch(first, chunk, off - rl, off, this.reusedChunks);
         return off;
       }
       this.gather(first, headLength, rl, chunk, off);
@@ -158,7 +167,8 @@ export class Decoder {
     const body = this.body;
     this.body = null;
     this.bodyFill = 0;
-    this.dispatch(this.first, body, 0, this.bodyLength);
+    // The gathered body is this decoder's own: views into it stay valid.
+    this.dispatch(this.first, body, 0, this.bodyLength, false);
     return take;
   }
 
@@ -216,9 +226,17 @@ export class Decoder {
     );
   }
 
-  private dispatch(first: number, buf: Uint8Array, start: number, end: number): void {
+  /** Decodes one whole frame; `copy`: byte fields are copied out of `buf`, not views. */
+  private dispatch(
+    first: number,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    copy: boolean,
+  ): void {
     const r = sharedReader;
     r.reset(buf, start, end, first >> 4, this.protocolVersion);
+    r.copy = copy;
     let packet: Packet;
     try {
       packet = decodeBody(r, first);

@@ -2,12 +2,13 @@ import type { ProtocolVersion } from "./constants.js";
 import { MalformedPacketError, type MqttErrorCode, ProtocolError } from "./errors.js";
 import { readUtf8 } from "./utf8.js";
 
+const EMPTY = new Uint8Array(0);
+const sliceCopy = Uint8Array.prototype.slice;
+
 /**
  * A cursor over one packet body. The decoder keeps one and re-points it at each packet, so
  * decoding allocates nothing but the packet itself.
  */
-const EMPTY = new Uint8Array(0);
-
 export class Reader {
   buf: Uint8Array = EMPTY;
   pos = 0;
@@ -15,6 +16,8 @@ export class Reader {
   /** The packet type being decoded, for error reports. */
   type = 0;
   version: ProtocolVersion = 4;
+  /** binary() and rest() return copies, not views (the bytes are about to be overwritten). */
+  copy = false;
 
   reset(buf: Uint8Array, pos: number, end: number, type: number, version: ProtocolVersion): void {
     this.buf = buf;
@@ -29,6 +32,7 @@ export class Reader {
     this.buf = EMPTY;
     this.pos = 0;
     this.end = 0;
+    this.copy = false;
   }
 
   /** Bytes left in the packet body. */
@@ -103,20 +107,25 @@ export class Reader {
     return readUtf8(this.buf, start, start + len, { packetType: this.type });
   }
 
-  /** Binary data with a 2-byte length prefix (v5 1.5.6): a view, not a copy. */
+  /** Binary data with a 2-byte length prefix (v5 1.5.6): a view unless `copy` is set. */
   binary(): Uint8Array {
     const len = this.u16();
     const start = this.pos;
     if (start + len > this.end) this.truncated();
     this.pos = start + len;
-    return this.buf.subarray(start, start + len);
+    return this.bytes(start, start + len);
   }
 
-  /** The rest of the body: a view, not a copy. */
+  /** The rest of the body: a view unless `copy` is set. */
   rest(): Uint8Array {
-    const out = this.buf.subarray(this.pos, this.end);
+    const out = this.bytes(this.pos, this.end);
     this.pos = this.end;
     return out;
+  }
+
+  private bytes(start: number, end: number): Uint8Array {
+    // Uint8Array's slice, not Buffer's (which returns a view): a copy of the same class.
+    return this.copy ? sliceCopy.call(this.buf, start, end) : this.buf.subarray(start, end);
   }
 
   /** A packet identifier, which is never 0 [MQTT-2.2.1-3]. */
