@@ -35,6 +35,7 @@ export {
   connectTcp,
   listenTcp,
   SocketTransport,
+  type SocketTransportOptions,
   type TcpConnectOptions,
   type TcpListenOptions,
 } from "./tcp.js";

@@ -1,4 +1,11 @@
-import { Decoder, type Packet, PacketType, PacketWriter, type ProtocolVersion } from "@myqtt/codec";
+import {
+  Decoder,
+  type DecoderOptions,
+  type Packet,
+  PacketType,
+  PacketWriter,
+  type ProtocolVersion,
+} from "@myqtt/codec";
 import { isPromise } from "./is-promise.js";
 import type { Transport, TransportHandlers } from "./transport.js";
 
@@ -157,8 +164,10 @@ export class PacketChannel implements TransportHandlers {
   ) {
     this.transport = transport;
     this.handlers = handlers;
-    const decoderOptions: { protocolVersion: ProtocolVersion; maximumPacketSize?: number } = {
+    const decoderOptions: DecoderOptions = {
       protocolVersion: options.protocolVersion ?? 4,
+      // A transport that reads into one buffer: the decoder copies what packets keep.
+      reusedChunks: transport.reusesReadBuffer === true,
     };
     if (options.maximumIncomingPacketSize !== undefined) {
       decoderOptions.maximumPacketSize = options.maximumIncomingPacketSize;

@@ -24,6 +24,11 @@ export interface Transport {
   readonly serverName: string | null;
   /** Whether the bytes are encrypted (mqtts, wss). */
   readonly tls: boolean;
+  /**
+   * onData's chunk is only valid during the call: the transport reads every time into the
+   * same memory. The consumer copies what it keeps (PacketChannel's decoder does).
+   */
+  readonly reusesReadBuffer?: boolean;
   /** Bytes accepted by write() and not yet handed to the operating system. */
   readonly writableLength: number;
   readonly closed: boolean;
