@@ -1,6 +1,7 @@
 // Our client against MQTT.js, both against the same Mosquitto in one run (interleaved reps):
 // QoS 0 and QoS 1 publish throughput (counted at a neutral raw-socket subscriber) and QoS 0
-// round-trip latency (publish to a topic the same client is subscribed to).
+// round-trip latency and the client CPU per round trip (publish to a topic the same client is
+// subscribed to).
 //   pnpm --filter @myqtt/client bench        (needs Mosquitto: apt-get install mosquitto)
 import { fork } from "node:child_process";
 import mqtt from "mqtt";
@@ -148,18 +149,23 @@ async function latency(lib, url) {
   let resolve = null;
   client.onMessage(() => resolve?.());
   const samples = [];
+  let cpuStart = null;
   for (let i = 0; i < ROUND_TRIPS + 200; i++) {
+    if (i === 200) cpuStart = process.cpuUsage();
     const start = process.hrtime.bigint();
     const got = new Promise((r) => (resolve = r));
     client.pub0(topic);
     await got;
     if (i >= 200) samples.push(Number(process.hrtime.bigint() - start) / 1000);
   }
+  const cpu = process.cpuUsage(cpuStart);
   await client.close();
   samples.sort((a, b) => a - b);
   return {
     p50: samples[Math.floor(samples.length / 2)],
     p99: samples[Math.floor(samples.length * 0.99)],
+    // The client's CPU for one publish out and one message in (a write and a read).
+    cpuPerTrip: (cpu.user + cpu.system) / ROUND_TRIPS,
   };
 }
 
@@ -169,14 +175,14 @@ const broker = await startMosquitto([
   "max_queued_messages 0",
   "set_tcp_nodelay true",
 ]);
-const blank = () => ({ q0: [], q1: [], c0: [], c1: [], p50: [], p99: [], paced: [] });
+const blank = () => ({ q0: [], q1: [], c0: [], c1: [], p50: [], p99: [], rttCpu: [], paced: [] });
 const results = { myqtt: blank(), "mqtt.js": blank() };
 try {
   for (let rep = 1; rep <= REPS; rep++) {
     for (const lib of Object.keys(libs)) {
       const q0 = await throughput(lib, broker.url, broker.port, 0);
       const q1 = await throughput(lib, broker.url, broker.port, 1);
-      const { p50, p99 } = await latency(lib, broker.url);
+      const { p50, p99, cpuPerTrip } = await latency(lib, broker.url);
       const { usPerMsg } = await paced(lib, broker.url, broker.port);
       const r = results[lib];
       r.q0.push(q0.rate);
@@ -185,9 +191,10 @@ try {
       r.c1.push(q1.perCpu);
       r.p50.push(p50);
       r.p99.push(p99);
+      r.rttCpu.push(cpuPerTrip);
       r.paced.push(usPerMsg);
       console.error(
-        `rep ${rep} ${lib}: QoS0 ${q0.rate.toFixed(0)} msg/s (${q0.perCpu.toFixed(0)}/cpu-s), QoS1 ${q1.rate.toFixed(0)} msg/s (${q1.perCpu.toFixed(0)}/cpu-s), RTT p50 ${p50.toFixed(1)} us p99 ${p99.toFixed(1)} us, paced QoS1 ${usPerMsg.toFixed(2)} us CPU/msg`,
+        `rep ${rep} ${lib}: QoS0 ${q0.rate.toFixed(0)} msg/s (${q0.perCpu.toFixed(0)}/cpu-s), QoS1 ${q1.rate.toFixed(0)} msg/s (${q1.perCpu.toFixed(0)}/cpu-s), RTT p50 ${p50.toFixed(1)} us p99 ${p99.toFixed(1)} us (${cpuPerTrip.toFixed(1)} us CPU), paced QoS1 ${usPerMsg.toFixed(2)} us CPU/msg`,
       );
     }
   }
@@ -220,4 +227,7 @@ console.log(
 );
 console.log(
   `| round trip p99, us (lower is better) | ${m("myqtt", "p99").toFixed(1)} | ${m("mqtt.js", "p99").toFixed(1)} | ${(m("myqtt", "p99") / m("mqtt.js", "p99")).toFixed(2)}x |`,
+);
+console.log(
+  `| round trip: client CPU us per round trip (lower is better) | ${m("myqtt", "rttCpu").toFixed(1)} | ${m("mqtt.js", "rttCpu").toFixed(1)} | ${(m("myqtt", "rttCpu") / m("mqtt.js", "rttCpu")).toFixed(2)}x |`,
 );
