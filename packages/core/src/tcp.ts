@@ -166,6 +166,9 @@ export class SocketTransport implements Transport {
   }
 
   destroy(error?: Error): void {
+    // Closing at once drops what was read and not handed over, as a destroyed stream does.
+    if (this.held !== null) this.held = [];
+    this.heldBytes = 0;
     this.socket.destroy(error);
   }
 }

@@ -150,6 +150,19 @@ describe("client socket reads into a shared buffer", () => {
     expect(seen.closedAfter).toBe(seen.chunks.length);
   });
 
+  it("destroyed while paused, drops what it holds: nothing is handed over after destroy()", async () => {
+    const server = await peer();
+    const transport = await connected(server.port);
+    const seen = record(transport);
+    await accepted(server);
+    transport.pause();
+    server.socket().write("unread");
+    await until(() => transport.socket.bytesRead === 6, 2000, "the bytes read and held");
+    transport.destroy();
+    await until(() => seen.closed, 2000, "the close");
+    expect(seen.chunks).toEqual([]);
+  });
+
   it("pausing again while held reads are handed over keeps the rest for the next resume", async () => {
     const server = await peer();
     const transport = await connected(server.port);
