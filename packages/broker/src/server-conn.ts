@@ -222,7 +222,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
         const bytes = v5
           ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, true))
           : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false));
-        return this.sendOrDrop(() => this.channel.sendEncoded(bytes));
+        return this.sendOrDrop(bytes);
       }
     }
     const packet: PublishPacket = {
@@ -240,7 +240,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       if (properties !== undefined) packet.properties = properties;
       if (aliasing) newAlias = this.applyOutboundAlias(packet);
     }
-    const sent = this.sendOrDrop(() => this.channel.send(packet));
+    const sent = this.sendOrDrop(packet);
     // An alias the client never saw set must not be used later [MQTT-3.3.2-12].
     if (!sent && newAlias !== null) this.outboundAliases!.delete(newAlias);
     return sent;
@@ -250,9 +250,12 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     this.send({ type: PacketType.PUBREL, packetId });
   }
 
-  private sendOrDrop(send: () => number): boolean {
+  /** Queues a PUBLISH (a packet, or bytes already encoded); false when it was dropped. */
+  private sendOrDrop(publish: PublishPacket | Uint8Array): boolean {
     try {
-      send();
+      // No closure per delivery: this runs for every subscriber of every message.
+      if (publish instanceof Uint8Array) this.channel.sendEncoded(publish);
+      else this.channel.send(publish);
       return true;
     } catch (error) {
       // [MQTT-3.1.2-25]: a message larger than the client's Maximum Packet Size is dropped.
