@@ -54,6 +54,15 @@ function record(transport: SocketTransport) {
   return seen;
 }
 
+/** A connected client transport, started and reading, with what it hands over recorded. */
+async function reading() {
+  const server = await peer();
+  const transport = await connected(server.port);
+  const seen = record(transport);
+  await accepted(server);
+  return { server, transport, seen };
+}
+
 const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString();
 
 function publish(payload: string, correlation: string): Packet {
@@ -100,10 +109,7 @@ describe("client socket reads into a shared buffer", () => {
   });
 
   it("paused, hands nothing over; resumed, everything read meanwhile comes first, in order", async () => {
-    const server = await peer();
-    const transport = await connected(server.port);
-    const seen = record(transport);
-    await accepted(server);
+    const { server, transport, seen } = await reading();
     transport.pause();
     for (const part of ["one,", "two,", "three,"]) {
       server.socket().write(part);
@@ -117,10 +123,7 @@ describe("client socket reads into a shared buffer", () => {
   });
 
   it("paused, stops reading from the peer once it holds 16 KiB, and loses nothing", async () => {
-    const server = await peer();
-    const transport = await connected(server.port);
-    const seen = record(transport);
-    await accepted(server);
+    const { server, transport, seen } = await reading();
     transport.pause();
     const sent = Buffer.alloc(4 * 1024 * 1024);
     for (let i = 0; i < sent.length; i++) sent[i] = (i * 7) & 0xff;
@@ -139,10 +142,7 @@ describe("client socket reads into a shared buffer", () => {
   });
 
   it("paused, still sees the peer close: what was read comes first, then the close", async () => {
-    const server = await peer();
-    const transport = await connected(server.port);
-    const seen = record(transport);
-    await accepted(server);
+    const { server, transport, seen } = await reading();
     transport.pause();
     server.socket().end("last words");
     await until(() => seen.closed, 2000, "the close, while paused");
@@ -151,10 +151,7 @@ describe("client socket reads into a shared buffer", () => {
   });
 
   it("destroyed while paused, drops what it holds: nothing is handed over after destroy()", async () => {
-    const server = await peer();
-    const transport = await connected(server.port);
-    const seen = record(transport);
-    await accepted(server);
+    const { server, transport, seen } = await reading();
     transport.pause();
     server.socket().write("unread");
     await until(() => transport.socket.bytesRead === 6, 2000, "the bytes read and held");
