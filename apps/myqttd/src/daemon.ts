@@ -1,7 +1,6 @@
 import { createListener } from "@myqtt/broker";
 import { Ctx, LogLevel } from "@myqtt/core";
 import { ctxStorageLog, FileStorage, type Storage } from "@myqtt/storage";
-import { RedisStorage } from "@myqtt/storage-redis";
 import { ConfigError, type DaemonConfig, parseConfig, USAGE } from "./config.js";
 import { type ExtraListener, startExtraListeners } from "./listeners.js";
 import { type YoungGeneration, youngGenerationKiB } from "./young-generation.js";
@@ -12,12 +11,18 @@ function describeStorage(config: DaemonConfig): string {
   return s.kind === "file" ? `file ${s.dir}, ${config.durability}` : `redis ${s.url}`;
 }
 
-/** The storage the config asks for; its problems go to the context's log. */
-function makeStorage(ctx: Ctx, config: DaemonConfig): Storage | "memory" {
+/**
+ * The storage the config asks for; its problems go to the context's log. The Redis backend and
+ * its client are loaded only when asked for.
+ */
+async function makeStorage(ctx: Ctx, config: DaemonConfig): Promise<Storage | "memory"> {
   const log = ctxStorageLog(ctx);
   const s = config.storage;
   if (s.kind === "memory") return "memory";
-  if (s.kind === "redis") return new RedisStorage({ redis: s.url, log });
+  if (s.kind === "redis") {
+    const { RedisStorage } = await import("@myqtt/storage-redis");
+    return new RedisStorage({ redis: s.url, log });
+  }
   return new FileStorage({ path: s.dir, durability: config.durability, log });
 }
 
@@ -56,7 +61,7 @@ async function main(youngGeneration: YoungGeneration): Promise<void> {
     });
   }
 
-  const storage = makeStorage(ctx, config);
+  const storage = await makeStorage(ctx, config);
   let listener: Awaited<ReturnType<typeof createListener>>;
   try {
     listener = await createListener(ctx, config.host, config.port, { ...config.broker, storage });

@@ -1,8 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createListener, type Listener } from "@myqtt/broker";
 import type { Ctx } from "@myqtt/core";
-import { listenTls } from "@myqtt/tls";
-import { listenWebSocket } from "@myqtt/websocket";
 import type { DaemonConfig } from "./config.js";
 
 /** A listener beside the plain one, and the scheme it serves. */
@@ -30,7 +28,9 @@ export async function startExtraListeners(
       throw new Error(`${scheme} listener: ${listener.errorMsg ?? "cannot listen"}`);
     out.push({ scheme, listener });
   };
+  // Each transport is loaded only when a listener asks for it.
   if (config.tlsPort !== null) {
+    const { listenTls } = await import("@myqtt/tls");
     await add("mqtts", config.tlsPort, {
       transport: listenTls,
       transportOptions: {
@@ -43,9 +43,11 @@ export async function startExtraListeners(
     });
   }
   if (config.wsPort !== null) {
+    const { listenWebSocket } = await import("@myqtt/websocket");
     await add("ws", config.wsPort, { transport: listenWebSocket, transportOptions: {} });
   }
   if (config.wssPort !== null) {
+    const { listenWebSocket } = await import("@myqtt/websocket");
     const read = (file: string): Buffer => readFileSync(file);
     await add("wss", config.wssPort, {
       transport: listenWebSocket,

@@ -42,6 +42,8 @@ export interface RunOptions {
   cwd?: string;
   /** Flags for node itself, before the script. */
   nodeArgs?: string[];
+  /** Variables added to the daemon's environment. */
+  env?: Record<string, string>;
 }
 
 /** Starts `node [nodeArgs] dist/cli.js ...args` with stdout and stderr collected. */
@@ -49,6 +51,7 @@ export function run(args: string[], options: RunOptions = {}): Run {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   running.add(child);
   const result: Run = {
