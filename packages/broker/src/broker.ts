@@ -356,11 +356,18 @@ export class Broker {
 
   // --- subscriptions ---------------------------------------------------------------------------
 
+  /** Shared subscription groups (`$share/<group>/<filter>`) that have members. */
+  get sharedGroupCount(): number {
+    return this.router.groupCount;
+  }
+
   /** Adds or replaces a subscription; returns true when it did not exist before. */
   subscribe(sub: Subscription): boolean {
     const session = sub.session;
     const old = session.setSubscription(sub);
     if (old !== undefined) this.subscriptions.remove(old.topicFilter, old);
+    // A replacement has the same filter, so the same group: only a new one joins.
+    else if (sub.group !== null) this.router.joinGroup(sub.group, sub.topicFilter);
     this.subscriptions.add(sub.topicFilter, sub);
     this.persist(session, {
       op: "sub",
@@ -382,9 +389,7 @@ export class Broker {
     const sub = session.deleteSubscription(filter);
     if (sub === undefined) return false;
     this.subscriptions.remove(sub.topicFilter, sub);
-    if (sub.group !== null && this.subscriptions.get(sub.topicFilter) === undefined) {
-      this.router.forgetGroup(sub.group, sub.topicFilter);
-    }
+    if (sub.group !== null) this.router.leaveGroup(sub.group, sub.topicFilter);
     this.persist(session, { op: "unsub", clientId: session.clientId, filter });
     return true;
   }

@@ -18,10 +18,18 @@ export type Deliver = (
   subscriptionIds: number[] | null,
 ) => void;
 
+/** The members of one shared group that match the message being routed. */
 interface SharedGroup {
   members: Subscription[];
+}
+
+/** A shared group that has members: how many, and whose turn is next (round robin). */
+interface GroupTurn {
+  members: number;
   next: number;
 }
+
+const groupKey = (group: string, topicFilter: string): string => `${group}\u0000${topicFilter}`;
 
 /**
  * Finds who gets a message. A client with several matching subscriptions gets it once, at the
@@ -33,8 +41,11 @@ export class Router {
   private single: Subscription | null = null;
   private multi: Map<Session, Merged> | null = null;
   private groups: Map<string, SharedGroup> | null = null;
-  /** Round-robin position of each shared group, kept across messages. */
-  private readonly cursor = new Map<string, number>();
+  /**
+   * Each shared group with members, kept across messages; a group goes with its last member,
+   * so the map is bounded by the subscriptions, not by every group name ever used.
+   */
+  private readonly turns = new Map<string, GroupTurn>();
 
   constructor(
     private readonly trie: SubscriptionTrie<Subscription>,
@@ -72,18 +83,33 @@ export class Router {
     return count;
   }
 
-  /** Forgets the round-robin position of a group that lost its members. */
-  forgetGroup(group: string, topicFilter: string): void {
-    this.cursor.delete(`${group}\u0000${topicFilter}`);
+  /** How many shared groups have members. */
+  get groupCount(): number {
+    return this.turns.size;
+  }
+
+  /** A new shared subscription joined `group` on `topicFilter`. */
+  joinGroup(group: string, topicFilter: string): void {
+    const key = groupKey(group, topicFilter);
+    const turn = this.turns.get(key);
+    if (turn === undefined) this.turns.set(key, { members: 1, next: 0 });
+    else turn.members++;
+  }
+
+  /** A shared subscription left its group: the group and its turn go with the last member. */
+  leaveGroup(group: string, topicFilter: string): void {
+    const key = groupKey(group, topicFilter);
+    const turn = this.turns.get(key);
+    if (turn !== undefined && --turn.members === 0) this.turns.delete(key);
   }
 
   private readonly collect = (sub: Subscription): void => {
     const msg = this.msg!;
     if (sub.group !== null) {
-      const key = `${sub.group}\u0000${sub.topicFilter}`;
+      const key = groupKey(sub.group, sub.topicFilter);
       const groups = (this.groups ??= new Map());
       const group = groups.get(key);
-      if (group === undefined) groups.set(key, { members: [sub], next: 0 });
+      if (group === undefined) groups.set(key, { members: [sub] });
       else group.members.push(sub);
       return;
     }
@@ -135,7 +161,8 @@ export class Router {
 
   private pick(key: string, group: SharedGroup): Subscription {
     const members = group.members;
-    const start = (this.cursor.get(key) ?? 0) % members.length;
+    const turn = this.turns.get(key);
+    const start = (turn?.next ?? 0) % members.length;
     // Prefer a member whose client is connected; fall back to the next in turn (queued).
     let chosen = start;
     for (let i = 0; i < members.length; i++) {
@@ -145,7 +172,7 @@ export class Router {
         break;
       }
     }
-    this.cursor.set(key, chosen + 1);
+    if (turn !== undefined) turn.next = chosen + 1;
     return members[chosen]!;
   }
 }

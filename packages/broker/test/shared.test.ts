@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { getBroker } from "../src/index.js";
 import { payloads, type Recording, recorder, untilGone } from "./flow-helpers.js";
 import { client, sleep, startBroker, type TestBroker, until } from "./helpers.js";
 
@@ -78,5 +79,33 @@ describe.each([4, 5] as const)("shared subscriptions, MQTT level %i", (protocolV
     await sleep(150);
     expect(gone.got).toEqual([]);
     expect(stay.map((r) => r.got.length)).toEqual([4, 4]);
+  });
+
+  it("forgets a group with its last member while plain subscribers of the filter stay", async () => {
+    // Each group keeps a round-robin position; a broker that kept it for every group that
+    // ever existed would grow with each new group name (found by fuzzing).
+    const broker = await startBroker();
+    const groups = (): number => getBroker(broker.ctx).sharedGroupCount;
+    const plain = await recorder(broker, { protocolVersion });
+    await plain.c.subscribeAsync("churn/t", { qos: 1 });
+    const publisher = await client(broker, { protocolVersion });
+    for (let i = 0; i < 10; i++) {
+      const [member] = await members(broker, `$share/g${i}/churn/t`, 1, protocolVersion);
+      expect(groups()).toBe(1);
+      await publisher.publishAsync("churn/t", `m${i}`, { qos: 1 });
+      await until(() => member!.got.length === 1);
+      if (i % 2 === 0) {
+        // Leaving by unsubscribing, or with the session when the client goes.
+        await member!.c.unsubscribeAsync(`$share/g${i}/churn/t`);
+        expect(groups()).toBe(0);
+        await member!.c.endAsync();
+      } else {
+        const id = member!.c.options.clientId!;
+        await member!.c.endAsync();
+        await untilGone(broker, id);
+      }
+      expect(groups()).toBe(0);
+    }
+    expect(plain.got.length).toBe(10);
   });
 });
