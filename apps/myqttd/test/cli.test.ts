@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_OPTIONS } from "@myqtt/broker";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -114,6 +115,8 @@ describe("myqttd", () => {
     ]) {
       expect(r.stdout).toContain(flag);
     }
+    // The config file's broker options, each with its default.
+    for (const option of Object.keys(DEFAULT_OPTIONS)) expect(r.stdout).toContain(`${option} (`);
   });
 
   it("refuses an unknown flag with the usage and exit status 2", async () => {

@@ -31,6 +31,18 @@ export interface BrokerOptions {
   maxTopicLength?: number;
   /** Most levels in a topic name or filter (default 128). */
   maxTopicLevels?: number;
+  /**
+   * Topic filters one SUBSCRIBE or UNSUBSCRIBE may carry (default 1000). A packet with more
+   * closes its connection (5.0: DISCONNECT 0x97 Quota exceeded) as soon as the decoder counts
+   * one too many, before the rest of it is decoded.
+   */
+  maxTopicFiltersPerPacket?: number;
+  /**
+   * Subscriptions one session may hold (default 10,000). A SUBSCRIBE for a new filter beyond
+   * it is refused in SUBACK (5.0: 0x97 Quota exceeded, 3.1.1: 0x80); one that replaces an
+   * existing subscription is not.
+   */
+  maxSubscriptionsPerClient?: number;
   /** Connections one listener accepts at a time (default 50,000). */
   maxConnections?: number;
   /** Topic Alias Maximum announced to 5.0 clients (default 64; 0 turns inbound aliases off). */
@@ -65,6 +77,8 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   writeTimeoutMs: 30_000,
   maxTopicLength: 4096,
   maxTopicLevels: 128,
+  maxTopicFiltersPerPacket: 1000,
+  maxSubscriptionsPerClient: 10_000,
   maxConnections: 50_000,
   topicAliasMaximum: 64,
   outboundTopicAliases: true,
@@ -86,6 +100,8 @@ const RANGES: Partial<Record<keyof BrokerOptions, [number, number]>> = {
   writeTimeoutMs: [1, 3_600_000],
   maxTopicLength: [1, 65_535],
   maxTopicLevels: [1, 65_535],
+  maxTopicFiltersPerPacket: [1, 10_000_000],
+  maxSubscriptionsPerClient: [1, 10_000_000],
   maxConnections: [1, 10_000_000],
   topicAliasMaximum: [0, 65_535],
   maxKeepAlive: [0, 65_535],

@@ -126,6 +126,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
         options.maximumPacketSize,
       ),
       pauseReadingAbove: options.maxOutgoingBytes,
+      maximumTopicFilters: options.maxTopicFiltersPerPacket,
     });
   }
 

@@ -32,6 +32,8 @@ const bad: [string, unknown][] = [
   ["maxTopicLength", 0],
   ["maxTopicLength", 65_536],
   ["maxTopicLevels", 0],
+  ["maxTopicFiltersPerPacket", 0],
+  ["maxSubscriptionsPerClient", 0],
   ["maxConnections", 0],
   ["topicAliasMaximum", -1],
   ["topicAliasMaximum", 65_536],

@@ -535,6 +535,80 @@ describe("maxConnections", () => {
   });
 });
 
+describe("maxTopicFiltersPerPacket", () => {
+  const filters = (n: number, prefix: string): string[] =>
+    Array.from({ length: n }, (_, i) => `${prefix}/${i}`);
+
+  it.each(BOTH)(
+    "takes SUBSCRIBE and UNSUBSCRIBE of exactly the limit, closes a client that sends more (level %i)",
+    async (v) => {
+      const broker = await startBroker({ maxTopicFiltersPerPacket: 3 });
+      const control = await Control.start(broker);
+      const raw = await rawConnected(broker, v);
+      const three = filters(3, "f");
+      raw.send({
+        type: PacketType.SUBSCRIBE,
+        packetId: 1,
+        subscriptions: three.map((topicFilter) => ({ topicFilter, qos: 1 as const })),
+      });
+      expect(await raw.next()).toMatchObject({ type: PacketType.SUBACK, reasonCodes: [1, 1, 1] });
+      raw.send({ type: PacketType.UNSUBSCRIBE, packetId: 2, topicFilters: three });
+      expect(await raw.next()).toMatchObject({ type: PacketType.UNSUBACK, packetId: 2 });
+      raw.send({ type: PacketType.UNSUBSCRIBE, packetId: 3, topicFilters: filters(4, "f") });
+      await expectRejected(raw, v, 0x97);
+      expectLog(broker, /^warning broker\/conn .*more than 3 topic filters in one packet/);
+      await control.check();
+    },
+  );
+
+  it("refuses a SUBSCRIBE of a million filters with the default limit, and serves the others", async () => {
+    // Found by fuzzing: decoded and subscribed in full, such a packet froze the broker for
+    // seconds and took about 1 GiB.
+    const broker = await startBroker();
+    const control = await Control.start(broker);
+    const raw = await rawConnected(broker, 5);
+    const n = 1_000_000;
+    const body = Buffer.alloc(3 + 4 * n);
+    body.writeUInt16BE(1, 0); // packet id; body[2] = 0: no properties
+    for (let i = 0; i < n; i++) body.writeUInt32BE(0x00016100, 3 + 4 * i); // "a", QoS 0
+    raw.write([0x82, ...varint(body.length)]);
+    raw.write(body);
+    await expectDisconnect(raw, 0x97);
+    expect(brokerOf(broker).sessions.size).toBe(1); // the Control client's
+    await control.check();
+  });
+});
+
+describe("maxSubscriptionsPerClient", () => {
+  it.each(BOTH)(
+    "refuses new filters beyond the limit, never a replacement, and makes room on unsubscribe (level %i)",
+    async (v) => {
+      const broker = await startBroker({ maxSubscriptionsPerClient: 3 });
+      const control = await Control.start(broker);
+      const raw = await rawConnected(broker, v);
+      const sub = async (packetId: number, topicFilters: string[], reasonCodes: number[]) => {
+        raw.send({
+          type: PacketType.SUBSCRIBE,
+          packetId,
+          subscriptions: topicFilters.map((topicFilter) => ({ topicFilter, qos: 1 as const })),
+        });
+        expect(await raw.next()).toMatchObject({ type: PacketType.SUBACK, packetId, reasonCodes });
+      };
+      const refused = v === 5 ? 0x97 : 0x80;
+      await sub(1, ["a", "b"], [1, 1]);
+      // "a" replaces; "c" is the third; "d" is one too many; "c" again replaces the one above.
+      await sub(2, ["a", "c", "d", "c"], [1, 1, refused, 1]);
+      await sub(3, ["e"], [refused]);
+      expect([...brokerOf(broker).sessions.values()].map((s) => s.subscriptions.size)).toContain(3);
+      raw.send({ type: PacketType.UNSUBSCRIBE, packetId: 4, topicFilters: ["b"] });
+      expect(await raw.next()).toMatchObject({ type: PacketType.UNSUBACK, packetId: 4 });
+      await sub(5, ["d", "e"], [1, refused]);
+      await expectServed(raw);
+      await control.check();
+    },
+  );
+});
+
 describe("receiveMaximum", () => {
   it("is announced to 5.0 clients and enforced on unreleased QoS 2 publishes (0x93)", async () => {
     const broker = await startBroker({ receiveMaximum: 2 });

@@ -19,6 +19,12 @@ export interface DecoderOptions {
    */
   maximumPacketSize?: number;
   /**
+   * The most topic filters one SUBSCRIBE or UNSUBSCRIBE may carry (default: no limit). One
+   * more fails the packet with a ProtocolError (TOO_MANY_TOPIC_FILTERS, reason code 0x97
+   * Quota exceeded) as soon as it is reached, before the rest is decoded.
+   */
+  maximumTopicFilters?: number;
+  /**
    * The caller reuses each pushed chunk once push returns (a transport that reads every time
    * into the same buffer). Payloads, binary properties and passwords are then copied out of
    * the chunk instead of being views into it. Default false.
@@ -50,6 +56,8 @@ const sharedReader = new Reader();
 export class Decoder {
   protocolVersion: ProtocolVersion;
   maximumPacketSize: number;
+  /** See DecoderOptions.maximumTopicFilters. */
+  maximumTopicFilters: number;
   private readonly onPacket: PacketHandler;
   private readonly reusedChunks: boolean;
   /** Fixed header bytes of a frame whose header straddles chunks (made on first need). */
@@ -67,6 +75,7 @@ export class Decoder {
     this.onPacket = onPacket;
     this.protocolVersion = options.protocolVersion ?? 4;
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
+    this.maximumTopicFilters = options.maximumTopicFilters ?? Number.POSITIVE_INFINITY;
     this.reusedChunks = options.reusedChunks ?? false;
   }
 
@@ -237,6 +246,7 @@ export class Decoder {
     const r = sharedReader;
     r.reset(buf, start, end, first >> 4, this.protocolVersion);
     r.copy = copy;
+    r.maxTopicFilters = this.maximumTopicFilters;
     let packet: Packet;
     try {
       packet = decodeBody(r, first);

@@ -33,6 +33,7 @@ export type MqttErrorCode =
   // identifiers, subscriptions, reason codes
   | "ZERO_PACKET_ID"
   | "EMPTY_SUBSCRIPTION_LIST"
+  | "TOO_MANY_TOPIC_FILTERS"
   | "INVALID_SUBSCRIPTION_OPTIONS"
   | "INVALID_RETAIN_HANDLING"
   | "NO_LOCAL_ON_SHARED_SUBSCRIPTION"

@@ -1,5 +1,6 @@
 import type { ProtocolVersion } from "./constants.js";
 import { MalformedPacketError, type MqttErrorCode, ProtocolError } from "./errors.js";
+import { ReasonCode } from "./reason-codes.js";
 import { readUtf8 } from "./utf8.js";
 
 const EMPTY = new Uint8Array(0);
@@ -18,6 +19,8 @@ export class Reader {
   version: ProtocolVersion = 4;
   /** binary() and rest() return copies, not views (the bytes are about to be overwritten). */
   copy = false;
+  /** Most topic filters one SUBSCRIBE or UNSUBSCRIBE may carry. */
+  maxTopicFilters = Number.POSITIVE_INFINITY;
 
   reset(buf: Uint8Array, pos: number, end: number, type: number, version: ProtocolVersion): void {
     this.buf = buf;
@@ -33,6 +36,19 @@ export class Reader {
     this.pos = 0;
     this.end = 0;
     this.copy = false;
+  }
+
+  /**
+   * Fails a SUBSCRIBE or UNSUBSCRIBE that already holds `count` topic filters and has more:
+   * checked as each filter is read, so a packet of millions is refused after the first few.
+   */
+  checkTopicFilterCount(count: number): void {
+    if (count < this.maxTopicFilters) return;
+    this.protocolError(
+      "TOO_MANY_TOPIC_FILTERS",
+      `more than ${this.maxTopicFilters} topic filters in one packet`,
+      ReasonCode.QUOTA_EXCEEDED,
+    );
   }
 
   /** Bytes left in the packet body. */

@@ -7,6 +7,7 @@ import {
   MqttError,
   type Packet,
   PacketTooLargeError,
+  ProtocolError,
 } from "../src/index.js";
 
 const MiB = 1024 * 1024;
@@ -184,5 +185,61 @@ describe("packets before a bad one", () => {
       expect.objectContaining({ code: "INVALID_TOPIC_NAME", reasonCode: 0x90 }),
     );
     expect(packets).toHaveLength(1);
+  });
+});
+
+describe("maximum topic filters per SUBSCRIBE and UNSUBSCRIBE", () => {
+  const filters = (n: number): string[] => Array.from({ length: n }, (_, i) => `f/${i}`);
+  const subscribe = (n: number, protocolVersion: 4 | 5): Uint8Array =>
+    encode(
+      {
+        type: 8,
+        packetId: 1,
+        subscriptions: filters(n).map((topicFilter) => ({ topicFilter, qos: 1 as const })),
+      },
+      { protocolVersion },
+    );
+  const unsubscribe = (n: number, protocolVersion: 4 | 5): Uint8Array =>
+    encode({ type: 10, packetId: 1, topicFilters: filters(n) }, { protocolVersion });
+
+  for (const v of [4, 5] as const) {
+    it(`takes exactly the limit (MQTT level ${v})`, () => {
+      const { decoder, packets } = collect({ protocolVersion: v, maximumTopicFilters: 3 });
+      decoder.push(subscribe(3, v));
+      decoder.push(unsubscribe(3, v));
+      expect(packets.map((p) => p.type)).toEqual([8, 10]);
+    });
+
+    it(`refuses one more with 0x97 Quota exceeded (MQTT level ${v})`, () => {
+      for (const packet of [subscribe(4, v), unsubscribe(4, v)]) {
+        const { decoder, packets } = collect({ protocolVersion: v, maximumTopicFilters: 3 });
+        const err = caught(() => decoder.push(packet));
+        expect(err).toBeInstanceOf(ProtocolError);
+        expect(err).toMatchObject({ code: "TOO_MANY_TOPIC_FILTERS", reasonCode: 0x97 });
+        expect(packets).toEqual([]);
+      }
+    });
+  }
+
+  it("stops reading at the limit, before the rest of the packet", () => {
+    // Eleven good filters, then one that is not UTF-8: a decoder that read on (and built an
+    // object for each of millions of filters) would report the bad string instead.
+    const good = Array.from({ length: 11 }, () => [0, 1, 0x61, 0]).flat();
+    const body = Uint8Array.of(0, 1, ...good, 0, 2, 0xc3, 0x28, 0);
+    const frame = Uint8Array.of(0x82, body.length, ...body);
+    const { decoder } = collect({ maximumTopicFilters: 10 });
+    expect(() => decoder.push(frame)).toThrowError(
+      expect.objectContaining({ code: "TOO_MANY_TOPIC_FILTERS" }),
+    );
+    expect(() => collect({ maximumTopicFilters: 20 }).decoder.push(frame)).toThrowError(
+      expect.objectContaining({ code: "INVALID_UTF8" }),
+    );
+  });
+
+  it("has no limit by default", () => {
+    const { decoder, packets } = collect();
+    decoder.push(subscribe(5000, 4));
+    decoder.push(unsubscribe(5000, 4));
+    expect(packets).toHaveLength(2);
   });
 });

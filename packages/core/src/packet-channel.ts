@@ -121,6 +121,8 @@ export interface PacketChannelOptions {
   protocolVersion?: ProtocolVersion;
   /** The largest packet accepted from the peer. */
   maximumIncomingPacketSize?: number;
+  /** The most topic filters a SUBSCRIBE or UNSUBSCRIBE from the peer may carry (default: no limit). */
+  maximumTopicFilters?: number;
   /** Flush at once when this many bytes are waiting (default 64 KiB). */
   flushThreshold?: number;
   /** When queued packets are written (default "turn"). */
@@ -171,6 +173,9 @@ export class PacketChannel implements TransportHandlers {
     };
     if (options.maximumIncomingPacketSize !== undefined) {
       decoderOptions.maximumPacketSize = options.maximumIncomingPacketSize;
+    }
+    if (options.maximumTopicFilters !== undefined) {
+      decoderOptions.maximumTopicFilters = options.maximumTopicFilters;
     }
     this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });

@@ -20,7 +20,12 @@ export function handleSubscribe(
   const hook = conn.ctx.hooks.subscribe;
   const codes: number[] = [];
   const requested = p.subscriptions;
+  const quota = SubscriptionQuota.for(conn, requested.length);
   let i = 0;
+  const granted = (entry: Requested, code: number): void => {
+    codes.push(code);
+    if (code < 0x80) quota?.taken(entry.topicFilter);
+  };
   const next = (): undefined | Promise<unknown> => {
     for (; i < requested.length; i++) {
       const entry = requested[i]!;
@@ -29,8 +34,13 @@ export function handleSubscribe(
         codes.push(failure);
         continue;
       }
+      if (quota !== null && !quota.admits(entry.topicFilter)) {
+        conn.log(LogLevel.DEBUG, `${conn.clientId}: subscription quota reached`);
+        codes.push(failureCode(conn, ReasonCode.QUOTA_EXCEEDED));
+        continue;
+      }
       if (hook === null) {
-        codes.push(entry.qos);
+        granted(entry, entry.qos);
         continue;
       }
       let answer: number | Promise<number>;
@@ -43,8 +53,8 @@ export function handleSubscribe(
       if (isPromise<number>(answer)) {
         i++;
         return answer.then(
-          (granted) => {
-            codes.push(grant(conn, granted));
+          (qos) => {
+            granted(entry, grant(conn, qos));
             return next();
           },
           (error: unknown) => {
@@ -53,11 +63,42 @@ export function handleSubscribe(
           },
         );
       }
-      codes.push(grant(conn, answer));
+      granted(entry, grant(conn, answer));
     }
     return done(conn, p, codes);
   };
   return next();
+}
+
+/**
+ * The session's room for new subscriptions (maxSubscriptionsPerClient) while one SUBSCRIBE is
+ * answered: a filter it already has, or one granted earlier in the packet, replaces and takes
+ * no room.
+ */
+class SubscriptionQuota {
+  private readonly fresh = new Set<string>();
+
+  private constructor(
+    private readonly session: Session,
+    private readonly limit: number,
+  ) {}
+
+  /** Null when the packet cannot reach the limit, however many of its filters are new. */
+  static for(conn: ServerConn, filters: number): SubscriptionQuota | null {
+    const session = conn.session;
+    const limit = conn.broker.options.maxSubscriptionsPerClient;
+    if (session === null || session.subscriptions.size + filters <= limit) return null;
+    return new SubscriptionQuota(session, limit);
+  }
+
+  admits(filter: string): boolean {
+    if (this.session.subscriptions.has(filter) || this.fresh.has(filter)) return true;
+    return this.session.subscriptions.size + this.fresh.size < this.limit;
+  }
+
+  taken(filter: string): void {
+    if (!this.session.subscriptions.has(filter)) this.fresh.add(filter);
+  }
 }
 
 function failureCode(conn: ServerConn, v5Code: number): number {

@@ -20,6 +20,7 @@ export function decodeSubscribe(r: Reader): SubscribePacket {
     if (props) packet.properties = props as SubscribeProperties;
   }
   while (r.left > 0) {
+    r.checkTopicFilterCount(packet.subscriptions.length);
     const topicFilter = r.utf8();
     const options = r.u8();
     const qos = options & 0x03;

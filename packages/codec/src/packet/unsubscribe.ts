@@ -18,7 +18,10 @@ export function decodeUnsubscribe(r: Reader): UnsubscribePacket {
     const props = readProperties(r, PacketType.UNSUBSCRIBE);
     if (props) packet.properties = props as UnsubscribeProperties;
   }
-  while (r.left > 0) packet.topicFilters.push(r.utf8());
+  while (r.left > 0) {
+    r.checkTopicFilterCount(packet.topicFilters.length);
+    packet.topicFilters.push(r.utf8());
+  }
   if (packet.topicFilters.length === 0) {
     r.protocolError(
       "EMPTY_SUBSCRIPTION_LIST",
