@@ -27,7 +27,7 @@ export interface BrokerOptions {
   maxOutgoingBytes?: number;
   /** Milliseconds a client may leave written bytes unread before it is disconnected (default 30 s). */
   writeTimeoutMs?: number;
-  /** Largest topic name or filter in bytes (default 4096). */
+  /** Largest topic name or filter in bytes, and largest shared subscription group name (default 4096). */
   maxTopicLength?: number;
   /** Most levels in a topic name or filter (default 128). */
   maxTopicLevels?: number;

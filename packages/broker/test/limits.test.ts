@@ -512,6 +512,28 @@ describe("topic limits and shared subscriptions", () => {
     expect(await raw.next()).toMatchObject({ type: PacketType.PUBLISH, topic: "len/aaaaaaaaaaaa" });
     await control.check();
   });
+
+  it.each(BOTH)("holds the group name to maxTopicLength on its own (level %i)", async (v) => {
+    // Each member keeps its group's name: unbounded, 10,000 subscriptions with 60 KB names
+    // kept about 600 MB of names for one session (found by fuzzing).
+    const broker = await startBroker({ maxTopicLength: 16 });
+    const control = await Control.start(broker);
+    const raw = await rawConnected(broker, v);
+    raw.send({
+      type: PacketType.SUBSCRIBE,
+      packetId: 2,
+      subscriptions: [
+        { topicFilter: `$share/${"g".repeat(16)}/t`, qos: 1 },
+        { topicFilter: `$share/${"g".repeat(17)}/t`, qos: 1 },
+      ],
+    });
+    expect(await raw.next()).toMatchObject({
+      type: PacketType.SUBACK,
+      reasonCodes: [1, v === 5 ? 0x8f : 0x80],
+    });
+    await expectServed(raw);
+    await control.check();
+  });
 });
 
 describe("maxConnections", () => {

@@ -112,11 +112,17 @@ function check(conn: ServerConn, entry: Requested): number {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
     return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
   }
-  // The limits apply to the filter that is matched, not to a `$share/<group>/` prefix.
+  // The limits apply to the filter that is matched, not to a `$share/<group>/` prefix; the
+  // group name, kept with each member, is held to maxTopicLength on its own.
   const shared = parseSharedSubscription(filter);
-  const problem = topicProblem(shared === null ? filter : shared.topicFilter, conn.broker.options);
+  const options = conn.broker.options;
+  const problem = topicProblem(shared === null ? filter : shared.topicFilter, options);
   if (problem !== null) {
     conn.log(LogLevel.DEBUG, `${conn.clientId}: topic filter ${problem}`);
+    return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
+  }
+  if (shared !== null && Buffer.byteLength(shared.group, "utf8") > options.maxTopicLength) {
+    conn.log(LogLevel.DEBUG, `${conn.clientId}: shared group name longer than maxTopicLength`);
     return failureCode(conn, ReasonCode.TOPIC_FILTER_INVALID);
   }
   return 0;
