@@ -55,8 +55,9 @@ Broker options in the config file (defaults in parentheses): maximumPacketSize (
 maximumConnectPacketSize (64 KiB), connectTimeoutMs (10000), maxInflight (256),
 receiveMaximum (1024), maxQueuedMessages (1000), maxQueuedBytes (64 MiB), queueQoS0 (true),
 maxOutgoingBytes (8 MiB), writeTimeoutMs (30000), maxTopicLength (4096), maxTopicLevels (128),
-maxTopicFiltersPerPacket (1000), maxSubscriptionsPerClient (10000), maxConnections (50000),
-topicAliasMaximum (64), outboundTopicAliases (true), maxKeepAlive (65535),
+maxTopicFiltersPerPacket (1000), maxSubscriptionsPerClient (10000),
+maxUserPropertiesPerPacket (1000), maxConnections (50000), topicAliasMaximum (64),
+outboundTopicAliases (true), maxKeepAlive (65535),
 maxSessionExpiryInterval (4294967295), duplicateClientId ("takeover" | "reject"),
 retainAvailable (true).
 

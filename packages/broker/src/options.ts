@@ -43,6 +43,12 @@ export interface BrokerOptions {
    * existing subscription is not.
    */
   maxSubscriptionsPerClient?: number;
+  /**
+   * User properties one packet may carry in each of its property lists (default 1000). One
+   * more closes the connection (DISCONNECT 0x97 Quota exceeded) before it is read: a message
+   * is re-encoded with its properties for every subscriber that needs its own copy.
+   */
+  maxUserPropertiesPerPacket?: number;
   /** Connections one listener accepts at a time (default 50,000). */
   maxConnections?: number;
   /** Topic Alias Maximum announced to 5.0 clients (default 64; 0 turns inbound aliases off). */
@@ -79,6 +85,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   maxTopicLevels: 128,
   maxTopicFiltersPerPacket: 1000,
   maxSubscriptionsPerClient: 10_000,
+  maxUserPropertiesPerPacket: 1000,
   maxConnections: 50_000,
   topicAliasMaximum: 64,
   outboundTopicAliases: true,
@@ -102,6 +109,7 @@ const RANGES: Partial<Record<keyof BrokerOptions, [number, number]>> = {
   maxTopicLevels: [1, 65_535],
   maxTopicFiltersPerPacket: [1, 10_000_000],
   maxSubscriptionsPerClient: [1, 10_000_000],
+  maxUserPropertiesPerPacket: [0, 10_000_000],
   maxConnections: [1, 10_000_000],
   topicAliasMaximum: [0, 65_535],
   maxKeepAlive: [0, 65_535],

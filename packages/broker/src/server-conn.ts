@@ -127,6 +127,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       ),
       pauseReadingAbove: options.maxOutgoingBytes,
       maximumTopicFilters: options.maxTopicFiltersPerPacket,
+      maximumUserProperties: options.maxUserPropertiesPerPacket,
     });
   }
 

@@ -34,6 +34,7 @@ const bad: [string, unknown][] = [
   ["maxTopicLevels", 0],
   ["maxTopicFiltersPerPacket", 0],
   ["maxSubscriptionsPerClient", 0],
+  ["maxUserPropertiesPerPacket", -1],
   ["maxConnections", 0],
   ["topicAliasMaximum", -1],
   ["topicAliasMaximum", 65_536],

@@ -601,6 +601,30 @@ describe("maxTopicFiltersPerPacket", () => {
   });
 });
 
+describe("maxUserPropertiesPerPacket", () => {
+  it("takes a PUBLISH with exactly the limit and closes a client that sends more (0x97)", async () => {
+    const broker = await startBroker({ maxUserPropertiesPerPacket: 3 });
+    const control = await Control.start(broker);
+    const got = await control.collect("up/+");
+    const raw = await rawConnected(broker, 5);
+    const withProps = (n: number, packetId: number): PublishPacket => ({
+      ...publishPacket(`up/${n}`, "x", 1, packetId),
+      properties: {
+        userProperties: Array.from({ length: n }, (_, i): [string, string] => [`k${i}`, "v"]),
+      },
+    });
+    raw.send(withProps(3, 1));
+    expect(await raw.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 1 });
+    raw.send(withProps(4, 2));
+    await expectDisconnect(raw, 0x97);
+    expectLog(broker, /^warning broker\/conn .*more than 3 user properties in one packet/);
+    await until(() => got.length === 1, 2000, "the accepted message");
+    await sleep(30);
+    expect(got.map(([t]) => t)).toEqual(["up/3"]);
+    await control.check();
+  });
+});
+
 describe("maxSubscriptionsPerClient", () => {
   it.each(BOTH)(
     "refuses new filters beyond the limit, never a replacement, and makes room on unsubscribe (level %i)",

@@ -25,6 +25,12 @@ export interface DecoderOptions {
    */
   maximumTopicFilters?: number;
   /**
+   * The most user properties one property list may carry (default: no limit). One more fails
+   * the packet with a ProtocolError (TOO_MANY_USER_PROPERTIES, reason code 0x97) before it is
+   * read.
+   */
+  maximumUserProperties?: number;
+  /**
    * The caller reuses each pushed chunk once push returns (a transport that reads every time
    * into the same buffer). Payloads, binary properties and passwords are then copied out of
    * the chunk instead of being views into it. Default false.
@@ -58,6 +64,8 @@ export class Decoder {
   maximumPacketSize: number;
   /** See DecoderOptions.maximumTopicFilters. */
   maximumTopicFilters: number;
+  /** See DecoderOptions.maximumUserProperties. */
+  maximumUserProperties: number;
   private readonly onPacket: PacketHandler;
   private readonly reusedChunks: boolean;
   /** Fixed header bytes of a frame whose header straddles chunks (made on first need). */
@@ -76,6 +84,7 @@ export class Decoder {
     this.protocolVersion = options.protocolVersion ?? 4;
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
     this.maximumTopicFilters = options.maximumTopicFilters ?? Number.POSITIVE_INFINITY;
+    this.maximumUserProperties = options.maximumUserProperties ?? Number.POSITIVE_INFINITY;
     this.reusedChunks = options.reusedChunks ?? false;
   }
 
@@ -247,6 +256,7 @@ export class Decoder {
     r.reset(buf, start, end, first >> 4, this.protocolVersion);
     r.copy = copy;
     r.maxTopicFilters = this.maximumTopicFilters;
+    r.maxUserProperties = this.maximumUserProperties;
     let packet: Packet;
     try {
       packet = decodeBody(r, first);

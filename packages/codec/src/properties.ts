@@ -197,8 +197,9 @@ export function readProperties(r: Reader, context: number): AnyProperties | unde
         value = r.binary();
         break;
       default: {
-        const pair: [string, string] = [r.utf8(), r.utf8()];
         const list = props[name] as [string, string][] | undefined;
+        r.checkUserPropertyCount(list === undefined ? 0 : list.length);
+        const pair: [string, string] = [r.utf8(), r.utf8()];
         if (list) list.push(pair);
         else props[name] = [pair];
         continue;

@@ -21,6 +21,8 @@ export class Reader {
   copy = false;
   /** Most topic filters one SUBSCRIBE or UNSUBSCRIBE may carry. */
   maxTopicFilters = Number.POSITIVE_INFINITY;
+  /** Most user properties one property list may carry. */
+  maxUserProperties = Number.POSITIVE_INFINITY;
 
   reset(buf: Uint8Array, pos: number, end: number, type: number, version: ProtocolVersion): void {
     this.buf = buf;
@@ -47,6 +49,16 @@ export class Reader {
     this.protocolError(
       "TOO_MANY_TOPIC_FILTERS",
       `more than ${this.maxTopicFilters} topic filters in one packet`,
+      ReasonCode.QUOTA_EXCEEDED,
+    );
+  }
+
+  /** Fails a property list that already holds `count` user properties and has one more. */
+  checkUserPropertyCount(count: number): void {
+    if (count < this.maxUserProperties) return;
+    this.protocolError(
+      "TOO_MANY_USER_PROPERTIES",
+      `more than ${this.maxUserProperties} user properties in one packet`,
       ReasonCode.QUOTA_EXCEEDED,
     );
   }

@@ -243,3 +243,45 @@ describe("maximum topic filters per SUBSCRIBE and UNSUBSCRIBE", () => {
     expect(packets).toHaveLength(2);
   });
 });
+
+describe("maximum user properties per property list", () => {
+  const publish = (n: number): Uint8Array =>
+    encode(
+      {
+        type: 3,
+        topic: "t",
+        payload: new Uint8Array(0),
+        qos: 0,
+        retain: false,
+        dup: false,
+        properties: {
+          userProperties: Array.from({ length: n }, (_, i): [string, string] => [`k${i}`, "v"]),
+        },
+      },
+      { protocolVersion: 5 },
+    );
+
+  it("takes exactly the limit and refuses one more with 0x97 Quota exceeded", () => {
+    const ok = collect({ protocolVersion: 5, maximumUserProperties: 3 });
+    ok.decoder.push(publish(3));
+    expect(ok.packets).toHaveLength(1);
+    const over = collect({ protocolVersion: 5, maximumUserProperties: 3 });
+    const err = caught(() => over.decoder.push(publish(4)));
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err).toMatchObject({ code: "TOO_MANY_USER_PROPERTIES", reasonCode: 0x97 });
+    expect(over.packets).toEqual([]);
+  });
+
+  it("stops reading at the limit, before the next property", () => {
+    // Two user properties, then one whose key is not UTF-8.
+    const props = [0x26, 0, 1, 0x61, 0, 0, 0x26, 0, 1, 0x62, 0, 0, 0x26, 0, 2, 0xc3, 0x28, 0, 0];
+    const body = [0, 1, 0x74, props.length, ...props];
+    const frame = Uint8Array.of(0x30, body.length, ...body);
+    expect(() =>
+      collect({ protocolVersion: 5, maximumUserProperties: 2 }).decoder.push(frame),
+    ).toThrowError(expect.objectContaining({ code: "TOO_MANY_USER_PROPERTIES" }));
+    expect(() =>
+      collect({ protocolVersion: 5, maximumUserProperties: 3 }).decoder.push(frame),
+    ).toThrowError(expect.objectContaining({ code: "INVALID_UTF8" }));
+  });
+});

@@ -123,6 +123,8 @@ export interface PacketChannelOptions {
   maximumIncomingPacketSize?: number;
   /** The most topic filters a SUBSCRIBE or UNSUBSCRIBE from the peer may carry (default: no limit). */
   maximumTopicFilters?: number;
+  /** The most user properties one property list from the peer may carry (default: no limit). */
+  maximumUserProperties?: number;
   /** Flush at once when this many bytes are waiting (default 64 KiB). */
   flushThreshold?: number;
   /** When queued packets are written (default "turn"). */
@@ -176,6 +178,9 @@ export class PacketChannel implements TransportHandlers {
     }
     if (options.maximumTopicFilters !== undefined) {
       decoderOptions.maximumTopicFilters = options.maximumTopicFilters;
+    }
+    if (options.maximumUserProperties !== undefined) {
+      decoderOptions.maximumUserProperties = options.maximumUserProperties;
     }
     this.decoder = new Decoder(this.receive, decoderOptions);
     this.writer = new PacketWriter({ protocolVersion: options.protocolVersion ?? 4 });
