@@ -331,8 +331,11 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     try {
       this.channel.send(packet);
     } catch (error) {
+      // Too large for the Maximum Packet Size the client announced is the client's own doing
+      // (a CONNACK it cannot take is closed without one [MQTT-3.1.2-24]): not worth more than
+      // a debug line, or any client could fill the critical log.
       this.log(
-        LogLevel.CRITICAL,
+        error instanceof PacketTooLargeError ? LogLevel.DEBUG : LogLevel.CRITICAL,
         `cannot send ${packetTypeName(packet.type)} to ${this.clientId}: ${describe(error)}`,
       );
       this.shutdown();

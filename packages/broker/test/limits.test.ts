@@ -864,6 +864,20 @@ describe("retainAvailable: false", () => {
 });
 
 describe("a 5.0 client's Maximum Packet Size", () => {
+  it("closes a client that cannot take its CONNACK, logged at debug level only", async () => {
+    // [MQTT-3.1.2-24]: a CONNACK larger than the client accepts is not sent. It is the
+    // client's doing: a critical line for it would let anyone fill the critical log.
+    const broker = await startBroker();
+    const control = await Control.start(broker);
+    const raw = await RawClient.connect(broker, 5);
+    // An empty client id: the CONNACK carries the assigned one and is longer than 16 bytes.
+    expect(await raw.connect({ clientId: "", properties: { maximumPacketSize: 16 } })).toBeNull();
+    expect(raw.isOpen).toBe(false);
+    expectLog(broker, /^debug broker\/conn cannot send CONNACK/);
+    expect(broker.logs.filter((l) => l.startsWith("critical"))).toEqual([]);
+    await control.check();
+  });
+
   it("drops messages larger than the client accepts and keeps the connection", async () => {
     const broker = await startBroker();
     const control = await Control.start(broker);
