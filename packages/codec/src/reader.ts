@@ -45,22 +45,18 @@ export class Reader {
    * checked as each filter is read, so a packet of millions is refused after the first few.
    */
   checkTopicFilterCount(count: number): void {
-    if (count < this.maxTopicFilters) return;
-    this.protocolError(
-      "TOO_MANY_TOPIC_FILTERS",
-      `more than ${this.maxTopicFilters} topic filters in one packet`,
-      ReasonCode.QUOTA_EXCEEDED,
-    );
+    if (count >= this.maxTopicFilters)
+      this.quotaExceeded("TOO_MANY_TOPIC_FILTERS", this.maxTopicFilters, "topic filters");
   }
 
   /** Fails a property list that already holds `count` user properties and has one more. */
   checkUserPropertyCount(count: number): void {
-    if (count < this.maxUserProperties) return;
-    this.protocolError(
-      "TOO_MANY_USER_PROPERTIES",
-      `more than ${this.maxUserProperties} user properties in one packet`,
-      ReasonCode.QUOTA_EXCEEDED,
-    );
+    if (count >= this.maxUserProperties)
+      this.quotaExceeded("TOO_MANY_USER_PROPERTIES", this.maxUserProperties, "user properties");
+  }
+
+  private quotaExceeded(code: MqttErrorCode, limit: number, what: string): never {
+    this.protocolError(code, `more than ${limit} ${what} in one packet`, ReasonCode.QUOTA_EXCEEDED);
   }
 
   /** Bytes left in the packet body. */
