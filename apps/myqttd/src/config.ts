@@ -53,13 +53,14 @@ Options:
 
 Broker options in the config file (defaults in parentheses): maximumPacketSize (16 MiB),
 maximumConnectPacketSize (64 KiB), connectTimeoutMs (10000), maxInflight (256),
-receiveMaximum (1024), maxQueuedMessages (1000), maxQueuedBytes (64 MiB), queueQoS0 (true),
+receiveMaximum (1024), maxQueuedMessages (1000), maxQueuedBytes (64 MiB),
+maxTotalMessageBytes (1 GiB), queueQoS0 (true),
 maxOutgoingBytes (8 MiB), writeTimeoutMs (30000), maxTopicLength (4096), maxTopicLevels (128),
 maxTopicFiltersPerPacket (1000), maxSubscriptionsPerClient (10000),
-maxUserPropertiesPerPacket (1000), maxConnections (50000), topicAliasMaximum (64),
-outboundTopicAliases (true), maxKeepAlive (65535),
-maxSessionExpiryInterval (4294967295), duplicateClientId ("takeover" | "reject"),
-retainAvailable (true).
+maxTotalSubscriptionBytes (512 MiB), maxUserPropertiesPerPacket (1000), maxConnections (50000),
+topicAliasMaximum (64), outboundTopicAliases (true), maxKeepAlive (65535),
+maxSessionExpiryInterval (4294967295; caps 3.1.1 persistent sessions too), maxSessions (100000),
+duplicateClientId ("takeover" | "reject"), retainAvailable (true).
 
 Memory: myqttd holds V8's young generation at its initial 1 MiB semi-spaces, which keeps an
 idle broker small. For more throughput at the cost of memory, start node with a size of your

@@ -2,6 +2,7 @@ import { type QoS, SubscriptionTrie } from "@myqtt/codec";
 import { type Ctx, describe, LogLevel, type Transport } from "@myqtt/core";
 import type { Storage, StorageOp, StoredWill } from "@myqtt/storage";
 import { type BrokerMessage, isExpired } from "./message.js";
+import { MessageMemory } from "./message-memory.js";
 import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { toDelivery, toStored } from "./persistence.js";
 import { type Restored, restoreFromStorage } from "./restore.js";
@@ -14,6 +15,7 @@ import {
   Session,
   type SessionOutput,
   type Subscription,
+  subscriptionCost,
 } from "./session.js";
 
 /** Counters of a broker since it started. */
@@ -50,15 +52,22 @@ export class Broker {
   /** Every open connection, CONNECT received or not. */
   readonly allConnections = new Set<ServerConn>();
   readonly subscriptions = new SubscriptionTrie<Subscription>();
-  readonly retained = new RetainedStore();
+  /** Messages held for later, counted against maxTotalMessageBytes. */
+  readonly memory = new MessageMemory();
+  readonly retained = new RetainedStore(this.memory);
   readonly stats: BrokerStats = {
     messagesReceived: 0,
     messagesSent: 0,
     messagesDropped: 0,
     connectionsAccepted: 0,
   };
+  /** What all subscriptions are counted for against maxTotalSubscriptionBytes. */
+  subscriptionBytes = 0;
   private readonly router: Router;
   private readonly wills = new Map<string, PendingWill>();
+  /** When a drop was last logged, and the drops since that were not. */
+  private dropWarnedAt = 0;
+  private dropsNotLogged = 0;
   /** Sessions whose client is away and that end at `expiresAt`. */
   private readonly expiring = new Set<Session>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
@@ -192,8 +201,20 @@ export class Broker {
    */
   publish(msg: BrokerMessage): number {
     if (msg.retain && this.options.retainAvailable) {
-      this.retained.set(msg);
-      this.write({ op: "retain", message: toStored(msg) });
+      // The topic's previous message goes first, so that its room counts for the new one.
+      const replaced = this.retained.delete(msg.topic);
+      if (msg.payload.length > 0 && !this.memory.fits(msg, this.options.maxTotalMessageBytes)) {
+        // Not kept, and the one it replaced is not either: it would be stale.
+        if (replaced) this.write({ op: "unretain", topic: msg.topic });
+        this.log(
+          LogLevel.WARNING,
+          "broker/retained",
+          `maxTotalMessageBytes reached; message on ${msg.topic} delivered but not retained`,
+        );
+      } else {
+        this.retained.set(msg);
+        this.write({ op: "retain", message: toStored(msg) });
+      }
     }
     return this.router.route(msg);
   }
@@ -209,6 +230,7 @@ export class Broker {
     const output = session.output;
     if (output === null) {
       if (!session.persistent || (qos === 0 && !this.options.queueQoS0)) return;
+      if (!this.admits(session, msg)) return;
       this.enqueue(session, { msg, qos, retain, subscriptionIds, seq: this.seqFor(session) });
       return;
     }
@@ -218,6 +240,7 @@ export class Broker {
       else this.stats.messagesDropped++;
       return;
     }
+    if (!this.admits(session, msg)) return;
     const seq = this.seqFor(session);
     // Keep order: while anything is queued or waits to be resent, new messages go behind it.
     if (
@@ -231,6 +254,34 @@ export class Broker {
     this.sendInflight(session, { msg, qos, retain, subscriptionIds, seq });
   }
 
+  /** Whether the session may hold one more message within maxTotalMessageBytes; else drops it. */
+  private admits(session: Session, msg: BrokerMessage): boolean {
+    if (this.memory.fits(msg, this.options.maxTotalMessageBytes)) return true;
+    session.dropped++;
+    this.stats.messagesDropped++;
+    this.warnDropped(
+      `maxTotalMessageBytes reached; message on ${msg.topic} to ${session.clientId} dropped`,
+    );
+    return false;
+  }
+
+  /**
+   * A drop warning, at most one a second: under load a full queue drops every message, and a
+   * line for each would flood the log. The next line says how many were not logged.
+   */
+  private warnDropped(message: string): void {
+    if (!this.ctx.logging) return;
+    const now = Date.now();
+    if (now - this.dropWarnedAt < 1000) {
+      this.dropsNotLogged++;
+      return;
+    }
+    const more = this.dropsNotLogged === 0 ? "" : ` (${this.dropsNotLogged} more dropped since)`;
+    this.dropWarnedAt = now;
+    this.dropsNotLogged = 0;
+    this.log(LogLevel.WARNING, "broker/queue", message + more);
+  }
+
   private enqueue(session: Session, pending: Pending): void {
     if (session.enqueue(pending, this.options.maxQueuedMessages, this.options.maxQueuedBytes)) {
       if (pending.seq !== 0) {
@@ -239,13 +290,9 @@ export class Broker {
       }
     } else {
       this.stats.messagesDropped++;
-      if (this.ctx.logging) {
-        this.log(
-          LogLevel.WARNING,
-          "broker/queue",
-          `queue of ${session.clientId} is full; message on ${pending.msg.topic} dropped`,
-        );
-      }
+      this.warnDropped(
+        `queue of ${session.clientId} is full; message on ${pending.msg.topic} dropped`,
+      );
     }
   }
 
@@ -253,7 +300,6 @@ export class Broker {
     const output = session.output!;
     const id = session.allocatePacketId();
     if (id === 0) return false;
-    const inflight = (session.inflight ??= new Map());
     const entry: Outgoing = {
       msg: pending.msg,
       qos: pending.qos as 1 | 2,
@@ -263,8 +309,7 @@ export class Broker {
       state: "publish",
       sent: true,
     };
-    inflight.set(id, entry);
-    session.sentCount++;
+    session.addInflight(id, entry);
     if (entry.seq !== 0) {
       const delivery = toDelivery(entry, "publish", id);
       this.persist(session, { op: "delivery", clientId: session.clientId, delivery });
@@ -366,8 +411,11 @@ export class Broker {
     const session = sub.session;
     const old = session.setSubscription(sub);
     if (old !== undefined) this.subscriptions.remove(old.topicFilter, old);
-    // A replacement has the same filter, so the same group: only a new one joins.
-    else if (sub.group !== null) this.router.joinGroup(sub.group, sub.topicFilter);
+    else {
+      // A replacement has the same filter, so the same group and cost: only a new one counts.
+      this.subscriptionBytes += subscriptionCost(sub.filter);
+      if (sub.group !== null) this.router.joinGroup(sub.group, sub.topicFilter);
+    }
     this.subscriptions.add(sub.topicFilter, sub);
     this.persist(session, {
       op: "sub",
@@ -389,6 +437,7 @@ export class Broker {
     const sub = session.deleteSubscription(filter);
     if (sub === undefined) return false;
     this.subscriptions.remove(sub.topicFilter, sub);
+    this.subscriptionBytes -= subscriptionCost(sub.filter);
     if (sub.group !== null) this.router.leaveGroup(sub.group, sub.topicFilter);
     this.persist(session, { op: "unsub", clientId: session.clientId, filter });
     return true;
@@ -532,7 +581,7 @@ export class Broker {
   sessionFor(clientId: string): Session {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = new Session(clientId);
+      session = new Session(clientId, this.memory);
       this.sessions.set(clientId, session);
     }
     return session;

@@ -24,6 +24,8 @@ export interface BrokerMessage {
   readonly publisher: string | null;
   /** Bytes counted against queue limits. */
   readonly size: number;
+  /** Queue, in-flight and retained entries that hold it (see MessageMemory). */
+  holders?: number;
   /** QoS 0 encodings shared by every plain delivery, by protocol level (4 covers 3 too). */
   encodedV4?: Uint8Array;
   encodedV5?: Uint8Array;
@@ -63,6 +65,7 @@ export function messageFromPublish(
     expiresAt,
     publisher,
     size: packet.payload.length + topic.length + 16,
+    holders: 0,
   };
 }
 

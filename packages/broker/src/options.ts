@@ -18,6 +18,14 @@ export interface BrokerOptions {
   maxQueuedMessages?: number;
   /** Bytes queued for one session, counted as payload + topic + 16 per message (default 64 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Bytes of messages the broker holds for later, all sessions together (default 1 GiB):
+   * queued, in flight to a client until it acknowledges, and retained. A message held by many
+   * sessions counts its size (payload + topic + 16) once, and 64 bytes per hold. A delivery
+   * that would go beyond it is dropped for that session as from a full queue; a retained
+   * message beyond it is delivered but not retained.
+   */
+  maxTotalMessageBytes?: number;
   /** Queue QoS 0 messages for offline persistent sessions too, as MyQtt does (default true). */
   queueQoS0?: boolean;
   /**
@@ -44,6 +52,13 @@ export interface BrokerOptions {
    */
   maxSubscriptionsPerClient?: number;
   /**
+   * Memory all subscriptions of all sessions may take together, estimated as each filter's
+   * length plus 512 bytes (default 512 MiB, about a million short filters). A SUBSCRIBE for a
+   * new filter beyond it is refused in SUBACK as for maxSubscriptionsPerClient, so that clients
+   * cannot subscribe the broker out of memory however many sessions they open.
+   */
+  maxTotalSubscriptionBytes?: number;
+  /**
    * User properties one packet may carry in each of its property lists (default 1000). One
    * more closes the connection (DISCONNECT 0x97 Quota exceeded) before it is read: a message
    * is re-encoded with its properties for every subscriber that needs its own copy.
@@ -57,8 +72,21 @@ export interface BrokerOptions {
   outboundTopicAliases?: boolean;
   /** Largest keep alive accepted, in seconds; a larger one is lowered with Server Keep Alive (default 65535). */
   maxKeepAlive?: number;
-  /** Cap on the session expiry a 5.0 client asks for, in seconds (default 0xFFFFFFFF: none). */
+  /**
+   * Longest a session outlives its connection, in seconds (default 0xFFFFFFFF: no limit). It
+   * caps the session expiry a 5.0 client asks for, and ends the session of a 3.1/3.1.1 client
+   * with clean session 0 that stayed away that long (3.1.1 lets the administrator discard
+   * sessions; Mosquitto calls this persistent_client_expiration). 0 makes every session end
+   * with its connection.
+   */
   maxSessionExpiryInterval?: number;
+  /**
+   * Sessions the broker holds, connected or not (default 100,000). Beyond it, a CONNECT that
+   * asks for a new persistent session is refused (5.0: CONNACK 0x97 Quota exceeded, 3.1.1:
+   * 3 Server unavailable); a client id that has a session may always come back to it, and
+   * clean sessions, bounded by maxConnections instead, are still accepted.
+   */
+  maxSessions?: number;
   /**
    * What a CONNECT with the client id of a live connection does: "takeover" (the specification:
    * the old connection is closed, 0x8E) or "reject" (MyQtt: CONNACK 2 / 0x85).
@@ -78,6 +106,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   receiveMaximum: 1024,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 64 * 1024 * 1024,
+  maxTotalMessageBytes: 1024 * 1024 * 1024,
   queueQoS0: true,
   maxOutgoingBytes: 8 * 1024 * 1024,
   writeTimeoutMs: 30_000,
@@ -85,12 +114,14 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   maxTopicLevels: 128,
   maxTopicFiltersPerPacket: 1000,
   maxSubscriptionsPerClient: 10_000,
+  maxTotalSubscriptionBytes: 512 * 1024 * 1024,
   maxUserPropertiesPerPacket: 1000,
   maxConnections: 50_000,
   topicAliasMaximum: 64,
   outboundTopicAliases: true,
   maxKeepAlive: 65_535,
   maxSessionExpiryInterval: 0xffffffff,
+  maxSessions: 100_000,
   duplicateClientId: "takeover",
   retainAvailable: true,
 };
@@ -103,17 +134,20 @@ const RANGES: Partial<Record<keyof BrokerOptions, [number, number]>> = {
   receiveMaximum: [1, 65_535],
   maxQueuedMessages: [0, 10_000_000],
   maxQueuedBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxTotalMessageBytes: [0, Number.MAX_SAFE_INTEGER],
   maxOutgoingBytes: [1024, Number.MAX_SAFE_INTEGER],
   writeTimeoutMs: [1, 3_600_000],
   maxTopicLength: [1, 65_535],
   maxTopicLevels: [1, 65_535],
   maxTopicFiltersPerPacket: [1, 10_000_000],
   maxSubscriptionsPerClient: [1, 10_000_000],
+  maxTotalSubscriptionBytes: [0, Number.MAX_SAFE_INTEGER],
   maxUserPropertiesPerPacket: [0, 10_000_000],
   maxConnections: [1, 10_000_000],
   topicAliasMaximum: [0, 65_535],
   maxKeepAlive: [0, 65_535],
   maxSessionExpiryInterval: [0, 0xffffffff],
+  maxSessions: [1, 100_000_000],
 };
 
 /** Merges `options` over the defaults; throws RangeError for a value out of range. */

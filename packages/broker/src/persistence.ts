@@ -36,6 +36,7 @@ export function fromStored(m: StoredMessage): BrokerMessage {
     expiresAt: m.expiresAt,
     publisher: m.publisher,
     size: m.payload.length + m.topic.length + 16,
+    holders: 0,
   };
   msg[STORED] = m;
   return msg;

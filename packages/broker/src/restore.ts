@@ -119,14 +119,7 @@ function restoreMessages(session: Session, client: StoredClient): void {
     const ids = d.subscriptionIds === null ? null : [...d.subscriptionIds];
     if (d.state === "queued") {
       // Expired ones are dropped (and released) when the queue is pumped.
-      (session.queue ??= []).push({
-        msg,
-        qos: d.qos,
-        retain: d.retain,
-        subscriptionIds: ids,
-        seq: d.seq,
-      });
-      session.queuedBytes += msg.size;
+      session.pushQueued({ msg, qos: d.qos, retain: d.retain, subscriptionIds: ids, seq: d.seq });
       continue;
     }
     const entry: Outgoing = {
@@ -138,7 +131,6 @@ function restoreMessages(session: Session, client: StoredClient): void {
       state: d.state,
       sent: false,
     };
-    (session.inflight ??= new Map()).set(d.packetId, entry);
-    session.unsentCount++;
+    session.addInflight(d.packetId, entry);
   }
 }

@@ -1,5 +1,6 @@
 import { hasWildcard, match } from "@myqtt/codec";
 import { type BrokerMessage, isExpired } from "./message.js";
+import type { MessageMemory } from "./message-memory.js";
 
 /**
  * Retained messages by topic. A retained publish replaces the topic's message, whatever its
@@ -8,14 +9,18 @@ import { type BrokerMessage, isExpired } from "./message.js";
 export class RetainedStore {
   private readonly byTopic = new Map<string, BrokerMessage>();
 
+  constructor(private readonly memory: MessageMemory) {}
+
   get size(): number {
     return this.byTopic.size;
   }
 
   /** Stores or clears the retained message of `msg.topic`. */
   set(msg: BrokerMessage): void {
-    if (msg.payload.length === 0) this.byTopic.delete(msg.topic);
-    else this.byTopic.set(msg.topic, msg);
+    this.delete(msg.topic);
+    if (msg.payload.length === 0) return;
+    this.byTopic.set(msg.topic, msg);
+    this.memory.hold(msg);
   }
 
   get(topic: string): BrokerMessage | undefined {
@@ -23,7 +28,11 @@ export class RetainedStore {
   }
 
   delete(topic: string): boolean {
-    return this.byTopic.delete(topic);
+    const old = this.byTopic.get(topic);
+    if (old === undefined) return false;
+    this.byTopic.delete(topic);
+    this.memory.release(old);
+    return true;
   }
 
   /** The retained messages whose topic matches `topicFilter`, expired ones removed. */
@@ -32,14 +41,14 @@ export class RetainedStore {
     if (!hasWildcard(topicFilter)) {
       const msg = this.byTopic.get(topicFilter);
       if (msg !== undefined) {
-        if (isExpired(msg, now)) this.byTopic.delete(topicFilter);
+        if (isExpired(msg, now)) this.delete(topicFilter);
         else out.push(msg);
       }
       return out;
     }
     for (const [topic, msg] of this.byTopic) {
       if (!match(topicFilter, topic)) continue;
-      if (isExpired(msg, now)) this.byTopic.delete(topic);
+      if (isExpired(msg, now)) this.delete(topic);
       else out.push(msg);
     }
     return out;
@@ -51,6 +60,7 @@ export class RetainedStore {
   }
 
   clear(): void {
+    for (const msg of this.byTopic.values()) this.memory.release(msg);
     this.byTopic.clear();
   }
 }

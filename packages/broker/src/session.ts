@@ -1,5 +1,6 @@
 import type { QoS, RetainHandling } from "@myqtt/codec";
 import type { BrokerMessage } from "./message.js";
+import type { MessageMemory } from "./message-memory.js";
 
 /** One subscription of a session. */
 export interface Subscription {
@@ -15,6 +16,15 @@ export interface Subscription {
   retainAsPublished: boolean;
   retainHandling: RetainHandling;
   subscriptionIdentifier: number | undefined;
+}
+
+/**
+ * What a subscription is counted for against maxTotalSubscriptionBytes: its filter, and about
+ * what its records in the session and in the subscription trie take (measured: 360 to 550
+ * bytes beside the filter's text, for 3 to 20 levels).
+ */
+export function subscriptionCost(filter: string): number {
+  return filter.length + 512;
 }
 
 /** A QoS 1/2 message sent and not yet fully acknowledged. */
@@ -87,7 +97,10 @@ export class Session {
   stored = false;
   private lastPacketId = 0;
 
-  constructor(clientId: string) {
+  constructor(
+    clientId: string,
+    private readonly memory: MessageMemory,
+  ) {
     this.clientId = clientId;
   }
 
@@ -121,11 +134,20 @@ export class Session {
     return this.inflight === null ? 0 : this.inflight.size;
   }
 
+  /** Keeps a message sent (or, restored, to resend) until the client acknowledges it. */
+  addInflight(packetId: number, entry: Outgoing): void {
+    (this.inflight ??= new Map()).set(packetId, entry);
+    this.memory.hold(entry.msg);
+    if (entry.sent) this.sentCount++;
+    else this.unsentCount++;
+  }
+
   /** A QoS 1/2 flow is complete (or refused): forgets it and frees its place in the window. */
   complete(packetId: number): Outgoing | undefined {
     const entry = this.inflight?.get(packetId);
     if (entry === undefined) return undefined;
     this.inflight!.delete(packetId);
+    this.memory.release(entry.msg);
     if (entry.sent) this.sentCount--;
     else this.unsentCount--;
     return entry;
@@ -147,25 +169,36 @@ export class Session {
 
   /** Queues a delivery; false (and counted as dropped) when the queue is full. */
   enqueue(pending: Pending, maxMessages: number, maxBytes: number): boolean {
-    const queue = (this.queue ??= []);
-    if (queue.length >= maxMessages || this.queuedBytes + pending.msg.size > maxBytes) {
+    if (this.queueLength >= maxMessages || this.queuedBytes + pending.msg.size > maxBytes) {
       this.dropped++;
       return false;
     }
-    queue.push(pending);
-    this.queuedBytes += pending.msg.size;
+    this.pushQueued(pending);
     return true;
+  }
+
+  /** Queues a delivery whatever the limits (one read back from storage). */
+  pushQueued(pending: Pending): void {
+    (this.queue ??= []).push(pending);
+    this.queuedBytes += pending.msg.size;
+    this.memory.hold(pending.msg);
   }
 
   /** Takes the oldest queued delivery. */
   dequeue(): Pending | undefined {
     const pending = this.queue?.shift();
-    if (pending !== undefined) this.queuedBytes -= pending.msg.size;
+    if (pending !== undefined) {
+      this.queuedBytes -= pending.msg.size;
+      this.memory.release(pending.msg);
+    }
     return pending;
   }
 
   /** Forgets queued and in-flight messages (a clean start, or the session ended). */
   clearMessages(): void {
+    if (this.queue !== null) for (const pending of this.queue) this.memory.release(pending.msg);
+    if (this.inflight !== null)
+      for (const entry of this.inflight.values()) this.memory.release(entry.msg);
     this.queue = null;
     this.queuedBytes = 0;
     this.inflight = null;

@@ -69,6 +69,8 @@ describe.each([4, 5] as const)("in-flight messages across a restart, MQTT level 
     const session = getBroker(second.ctx).sessions.get(`unacked-${v}`)!;
     await until(() => session.inflightCount === 0, 3000, "the flows completed");
     expect(await drain(back.raw, 100)).toEqual([]);
+    // The restored messages were counted against maxTotalMessageBytes, and are no longer.
+    expect(getBroker(second.ctx).memory.bytes).toBe(0);
     await second.stop();
 
     // The acknowledgements were stored: a third start has nothing to resend.

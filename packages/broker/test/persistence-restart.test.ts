@@ -46,6 +46,9 @@ describe.each([4, 5] as const)("restart on a FileStorage, MQTT level %i", (proto
 
     const second = await fileBroker(dir);
     expect(getBroker(second.ctx).sessions.has(clientId)).toBe(true);
+    // The queued messages read back count against maxTotalMessageBytes until delivered.
+    const memory = getBroker(second.ctx).memory;
+    expect(memory.bytes).toBeGreaterThan(0);
     const fields = persistentFields(protocolVersion, clientId);
     const back = await rawConnected(second, protocolVersion, fields);
     expect(back.connack.sessionPresent).toBe(true);
@@ -58,6 +61,10 @@ describe.each([4, 5] as const)("restart on a FileStorage, MQTT level %i", (proto
     expect(got.every((p) => !p.dup)).toBe(true);
     const rest = await drain(back.raw, 100);
     expect(rest.filter((p) => p.type === PacketType.PUBLISH)).toEqual([]);
+    for (const p of rest)
+      if (p.type === PacketType.PUBREL)
+        back.raw.send({ type: PacketType.PUBCOMP, packetId: p.packetId });
+    await until(() => memory.bytes === 0, 3000, "every restored message released");
 
     // The restored subscriptions route live messages (no SUBSCRIBE was sent to this broker).
     const live = await client(second, { protocolVersion });

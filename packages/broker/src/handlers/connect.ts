@@ -204,6 +204,18 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): undefin
   const clientId = conn.clientId;
   const v5 = conn.protocolVersion === 5;
 
+  const requested = v5
+    ? (p.properties?.sessionExpiryInterval ?? 0)
+    : conn.cleanSession
+      ? 0
+      : 0xffffffff;
+  // A 3.1.1 session "persists" until the administrator's policy says otherwise (3.1.2.4).
+  const expiry = Math.min(requested, options.maxSessionExpiryInterval);
+  if (expiry > 0 && !broker.sessions.has(clientId) && broker.sessions.size >= options.maxSessions) {
+    refuse(conn, ReasonCode.QUOTA_EXCEEDED, undefined, `the broker holds maxSessions sessions`);
+    return undefined;
+  }
+
   const existing = broker.connections.get(clientId);
   if (existing !== undefined && existing !== conn && existing.state < ConnState.CLOSING) {
     if (options.duplicateClientId === "reject") {
@@ -232,12 +244,6 @@ function accept(conn: ServerConn, extra: ConnackProperties | undefined): undefin
   broker.cancelWill(clientId);
   session ??= broker.sessionFor(clientId);
 
-  const requested = v5
-    ? (p.properties?.sessionExpiryInterval ?? 0)
-    : conn.cleanSession
-      ? 0
-      : 0xffffffff;
-  const expiry = v5 ? Math.min(requested, options.maxSessionExpiryInterval) : requested;
   session.expiryInterval = expiry;
   broker.sessionAttached(session);
   conn.session = session;

@@ -9,7 +9,7 @@ import {
 } from "@myqtt/codec";
 import { describe, isPromise, LogLevel, QOS_DENIED } from "@myqtt/core";
 import type { ServerConn } from "../server-conn.js";
-import type { Session, Subscription } from "../session.js";
+import { type Session, type Subscription, subscriptionCost } from "../session.js";
 import { topicProblem } from "../topic-limits.js";
 
 /** A SUBSCRIBE: each filter checked and offered to the hook, in order; SUBACK; retained. */
@@ -20,7 +20,7 @@ export function handleSubscribe(
   const hook = conn.ctx.hooks.subscribe;
   const codes: number[] = [];
   const requested = p.subscriptions;
-  const quota = SubscriptionQuota.for(conn, requested.length);
+  const quota = SubscriptionQuota.for(conn, requested);
   let i = 0;
   const granted = (entry: Requested, code: number): void => {
     codes.push(code);
@@ -34,8 +34,9 @@ export function handleSubscribe(
         codes.push(failure);
         continue;
       }
-      if (quota !== null && !quota.admits(entry.topicFilter)) {
-        conn.log(LogLevel.DEBUG, `${conn.clientId}: subscription quota reached`);
+      const full = quota === null ? null : quota.refuses(entry.topicFilter);
+      if (full !== null) {
+        conn.log(LogLevel.DEBUG, `${conn.clientId}: ${entry.topicFilter} refused, ${full} reached`);
         codes.push(failureCode(conn, ReasonCode.QUOTA_EXCEEDED));
         continue;
       }
@@ -71,33 +72,48 @@ export function handleSubscribe(
 }
 
 /**
- * The session's room for new subscriptions (maxSubscriptionsPerClient) while one SUBSCRIBE is
- * answered: a filter it already has, or one granted earlier in the packet, replaces and takes
- * no room.
+ * The room for new subscriptions while one SUBSCRIBE is answered: the session's
+ * (maxSubscriptionsPerClient) and the broker's (maxTotalSubscriptionBytes). A filter the
+ * session already has, or one granted earlier in the packet, replaces and takes no room.
  */
 class SubscriptionQuota {
   private readonly fresh = new Set<string>();
+  private freshBytes = 0;
 
   private constructor(
+    private readonly conn: ServerConn,
     private readonly session: Session,
-    private readonly limit: number,
   ) {}
 
-  /** Null when the packet cannot reach the limit, however many of its filters are new. */
-  static for(conn: ServerConn, filters: number): SubscriptionQuota | null {
+  /** Null when the packet cannot reach either limit, however many of its filters are new. */
+  static for(conn: ServerConn, requested: readonly Requested[]): SubscriptionQuota | null {
     const session = conn.session;
-    const limit = conn.broker.options.maxSubscriptionsPerClient;
-    if (session === null || session.subscriptions.size + filters <= limit) return null;
-    return new SubscriptionQuota(session, limit);
+    if (session === null) return null;
+    const options = conn.broker.options;
+    if (session.subscriptions.size + requested.length > options.maxSubscriptionsPerClient)
+      return new SubscriptionQuota(conn, session);
+    let bytes = conn.broker.subscriptionBytes;
+    for (const entry of requested) bytes += subscriptionCost(entry.topicFilter);
+    return bytes > options.maxTotalSubscriptionBytes ? new SubscriptionQuota(conn, session) : null;
   }
 
-  admits(filter: string): boolean {
-    if (this.session.subscriptions.has(filter) || this.fresh.has(filter)) return true;
-    return this.session.subscriptions.size + this.fresh.size < this.limit;
+  /** Null when the filter fits, else which limit it would pass. */
+  refuses(filter: string): string | null {
+    if (this.session.subscriptions.has(filter) || this.fresh.has(filter)) return null;
+    const broker = this.conn.broker;
+    if (
+      this.session.subscriptions.size + this.fresh.size >=
+      broker.options.maxSubscriptionsPerClient
+    )
+      return "maxSubscriptionsPerClient";
+    const bytes = broker.subscriptionBytes + this.freshBytes + subscriptionCost(filter);
+    return bytes > broker.options.maxTotalSubscriptionBytes ? "maxTotalSubscriptionBytes" : null;
   }
 
   taken(filter: string): void {
-    if (!this.session.subscriptions.has(filter)) this.fresh.add(filter);
+    if (this.session.subscriptions.has(filter) || this.fresh.has(filter)) return;
+    this.fresh.add(filter);
+    this.freshBytes += subscriptionCost(filter);
   }
 }
 

@@ -1,0 +1,252 @@
+// The broker-wide bounds on what sessions keep: how many sessions, how long a 3.1.1 session
+// outlives its client, how much all subscriptions and all held messages take together.
+// Without them, clients that open persistent sessions one after another can run the broker
+// out of memory, each within its own per-session limits.
+import { type ConnectPacket, PacketType } from "@myqtt/codec";
+import { describe, expect, it } from "vitest";
+import { configureBroker } from "../src/index.js";
+import { pub, receivePublishes } from "./flow-helpers.js";
+import { client, RawClient, sleep, startBroker, type TestBroker, until } from "./helpers.js";
+import {
+  brokerOf,
+  Control,
+  expectClosed,
+  expectLog,
+  expectServed,
+  rawConnected,
+} from "./negative-helpers.js";
+import { fileBroker, tempDir } from "./persistence-helpers.js";
+
+const BOTH = [4, 5] as const;
+
+/** CONNECT fields of a persistent session (5.0: expiry 60 s). */
+function persistent(v: 4 | 5, clientId: string): Partial<ConnectPacket> {
+  return v === 5
+    ? { clientId, clean: false, properties: { sessionExpiryInterval: 60 } }
+    : { clientId, clean: false };
+}
+
+/** Connects and returns the CONNACK with the client. */
+async function connect(broker: TestBroker, v: 4 | 5, fields: Partial<ConnectPacket>) {
+  const raw = await RawClient.connect(broker, v);
+  const connack = await raw.connect(fields);
+  return { raw, connack };
+}
+
+/** Ends the connection with DISCONNECT and waits until the broker saw it go. */
+async function leave(broker: TestBroker, raw: RawClient, clientId: string): Promise<void> {
+  raw.send({ type: PacketType.DISCONNECT });
+  await raw.closed;
+  await until(() => !brokerOf(broker).connections.has(clientId), 2000, `${clientId} gone`);
+}
+
+async function subscribe(raw: RawClient, packetId: number, filters: string[]): Promise<number[]> {
+  raw.send({
+    type: PacketType.SUBSCRIBE,
+    packetId,
+    subscriptions: filters.map((topicFilter) => ({ topicFilter, qos: 1 as const })),
+  });
+  const ack = await raw.next();
+  expect(ack).toMatchObject({ type: PacketType.SUBACK, packetId });
+  return (ack as { reasonCodes: number[] }).reasonCodes;
+}
+
+describe("maxSessions", () => {
+  it.each(BOTH)(
+    "refuses a new persistent session beyond it, never a returning client or a clean one (level %i)",
+    async (v) => {
+      const broker = await startBroker({ maxSessions: 2 });
+      const control = await Control.start(broker); // a clean session: the first of the two
+      const a = await connect(broker, v, persistent(v, "ms-a"));
+      expect(a.connack).toMatchObject({ reasonCode: 0 });
+
+      const c = await connect(broker, v, persistent(v, "ms-c"));
+      expect(c.connack).toMatchObject({ type: PacketType.CONNACK, reasonCode: v === 5 ? 0x97 : 3 });
+      await expectClosed(c.raw);
+      expect(brokerOf(broker).sessions.has("ms-c")).toBe(false);
+
+      // A clean session is bounded by maxConnections, not by this.
+      const clean = await rawConnected(broker, v, { clientId: "ms-clean", clean: true });
+      await expectServed(clean);
+
+      // A client that has a session comes back to it.
+      await leave(broker, a.raw, "ms-a");
+      const back = await connect(broker, v, persistent(v, "ms-a"));
+      expect(back.connack).toMatchObject({ reasonCode: 0, sessionPresent: true });
+
+      // Once a session ends, there is room again.
+      await leave(broker, clean, "ms-clean");
+      await leave(broker, back.raw, "ms-a");
+      const ended = await connect(broker, v, { clientId: "ms-a", clean: true });
+      expect(ended.connack).toMatchObject({ reasonCode: 0, sessionPresent: false });
+      await leave(broker, ended.raw, "ms-a");
+      expect(brokerOf(broker).sessions.size).toBe(1);
+      const now = await connect(broker, v, persistent(v, "ms-c"));
+      expect(now.connack).toMatchObject({ reasonCode: 0 });
+      await control.check();
+    },
+  );
+});
+
+describe("maxSessionExpiryInterval", () => {
+  it("ends a 3.1.1 session with clean session 0 once its client stayed away that long", async () => {
+    const broker = await startBroker({ maxSessionExpiryInterval: 1 });
+    const first = await rawConnected(broker, 4, { clientId: "v3-away", clean: false });
+    expect(await subscribe(first, 1, ["v3/x"])).toEqual([1]);
+    await leave(broker, first, "v3-away");
+
+    // Within the interval the session is kept...
+    const soon = await connect(broker, 4, { clientId: "v3-away", clean: false });
+    expect(soon.connack).toMatchObject({ reasonCode: 0, sessionPresent: true });
+    await leave(broker, soon.raw, "v3-away");
+    // ...and after it, it is gone with its subscription.
+    await sleep(1400);
+    expect(brokerOf(broker).sessions.has("v3-away")).toBe(false);
+    expect(brokerOf(broker).subscriptionBytes).toBe(0);
+    const late = await connect(broker, 4, { clientId: "v3-away", clean: false });
+    expect(late.connack).toMatchObject({ reasonCode: 0, sessionPresent: false });
+  });
+
+  it("keeps a 3.1.1 session with clean session 0 by default", async () => {
+    const broker = await startBroker();
+    const first = await rawConnected(broker, 4, { clientId: "v3-kept", clean: false });
+    await leave(broker, first, "v3-kept");
+    await sleep(600);
+    const back = await connect(broker, 4, { clientId: "v3-kept", clean: false });
+    expect(back.connack).toMatchObject({ reasonCode: 0, sessionPresent: true });
+  });
+});
+
+describe("maxTotalSubscriptionBytes", () => {
+  it.each(BOTH)(
+    "refuses new filters of any session beyond it, and frees their room when they go (level %i)",
+    async (v) => {
+      const broker = await startBroker();
+      const control = await Control.start(broker, v);
+      const one = await rawConnected(broker, v, { clientId: "tsb-one" });
+      const two = await rawConnected(broker, v, { clientId: "tsb-two" });
+      const refused = v === 5 ? 0x97 : 0x80;
+      // What one 5-byte filter is counted for, read back from the broker, sizes the budget
+      // for exactly three such filters.
+      expect(await subscribe(one, 1, ["q/one"])).toEqual([1]);
+      const cost = brokerOf(broker).subscriptionBytes;
+      expect(cost).toBeGreaterThan(5);
+      configureBroker(broker.ctx, { maxTotalSubscriptionBytes: 3 * cost });
+
+      expect(await subscribe(two, 1, ["q/two", "q/thr", "q/fou"])).toEqual([1, 1, refused]);
+      // A replacement takes no room; a new filter does not fit in what is left.
+      expect(await subscribe(one, 2, ["q/one", "q/fiv"])).toEqual([1, refused]);
+      expect(brokerOf(broker).subscriptionBytes).toBe(3 * cost);
+
+      // An unsubscribe frees its room, for another session.
+      one.send({ type: PacketType.UNSUBSCRIBE, packetId: 3, topicFilters: ["q/one"] });
+      expect(await one.next()).toMatchObject({ type: PacketType.UNSUBACK, packetId: 3 });
+      expect(await subscribe(two, 4, ["q/fou", "q/six"])).toEqual([1, refused]);
+
+      // So does a session that ends.
+      await leave(broker, two, "tsb-two");
+      expect(brokerOf(broker).subscriptionBytes).toBe(0);
+      expect(await subscribe(one, 5, ["q/a", "q/b", "q/c"])).toEqual([1, 1, 1]);
+      await expectServed(one);
+      configureBroker(broker.ctx, { maxTotalSubscriptionBytes: 512 * 1024 * 1024 });
+      await control.check();
+    },
+  );
+});
+
+describe("maxTotalMessageBytes", () => {
+  // 1000-byte payloads on 4-byte topics: each message counts 1020 bytes, and 64 per hold.
+  const payload = (n: number): Buffer => Buffer.alloc(1000, 0x30 + n);
+  const HELD_ONCE = 1020 + 64;
+
+  it.each(BOTH)(
+    "drops deliveries beyond it for every session, counts a shared message once, frees on ack (level %i)",
+    async (v) => {
+      const broker = await startBroker({ maxTotalMessageBytes: 3000 });
+      const memory = brokerOf(broker).memory;
+      for (const id of ["mb-a", "mb-b"]) {
+        const raw = await rawConnected(broker, v, persistent(v, id));
+        expect(await subscribe(raw, 1, ["mb/#"])).toEqual([1]);
+        await leave(broker, raw, id);
+      }
+      const publisher = await rawConnected(broker, v);
+      for (let n = 1; n <= 4; n++) {
+        publisher.send(pub("mb/x", payload(n), 1, { packetId: n }));
+        expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: n });
+      }
+      // Two messages, each queued for both sessions: 2 × (1020 + 64 + 64). The third would
+      // take 1084 more: it and the fourth are dropped for both.
+      expect(memory.bytes).toBe(2 * (HELD_ONCE + 64));
+      const sessions = brokerOf(broker).sessions;
+      expect(sessions.get("mb-a")?.dropped).toBe(2);
+      expect(sessions.get("mb-b")?.dropped).toBe(2);
+      expectLog(broker, /^warning broker\/queue maxTotalMessageBytes reached; message on mb\/x/);
+      // Four drops, one warning: the next one in a second says how many were not logged.
+      expect(broker.logs.filter((l) => l.includes("dropped"))).toHaveLength(1);
+      await sleep(1050);
+      publisher.send(pub("mb/x", payload(9), 1, { packetId: 9 }));
+      expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 9 });
+      const warnings = broker.logs.filter((l) => l.includes("dropped"));
+      expect(warnings).toHaveLength(2);
+      expect(warnings[1]).toMatch(/mb\/x to mb-a dropped \(3 more dropped since\)$/);
+
+      const a = await rawConnected(broker, v, persistent(v, "mb-a"));
+      const got = await receivePublishes(a, 2);
+      expect(got.map((p) => Buffer.from(p.payload)[0])).toEqual([0x31, 0x32]);
+      await until(() => memory.bytes === 2 * HELD_ONCE, 2000, "a's acks to free its holds");
+      const b = await rawConnected(broker, v, persistent(v, "mb-b"));
+      expect((await receivePublishes(b, 2)).length).toBe(2);
+      await until(() => memory.bytes === 0, 2000, "every hold freed");
+
+      // Room again: a connected subscriber gets the next one.
+      publisher.send(pub("mb/x", payload(5), 1, { packetId: 5 }));
+      expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 5 });
+      expect(Buffer.from((await receivePublishes(a, 1))[0]!.payload)[0]).toBe(0x35);
+      await until(() => memory.bytes <= HELD_ONCE, 2000, "a's ack");
+    },
+  );
+
+  it("keeps a retained message beyond it from being retained, still delivering it", async () => {
+    const broker = await startBroker({ maxTotalMessageBytes: 3000 });
+    const memory = brokerOf(broker).memory;
+    const live = await client(broker);
+    const seen: string[] = [];
+    live.on("message", (topic) => seen.push(topic));
+    await live.subscribeAsync("rt/#", { qos: 0 });
+    const publisher = await client(broker);
+    for (const n of [1, 2, 3])
+      await publisher.publishAsync(`rt/${n}`, payload(n), { qos: 1, retain: true });
+    await until(() => seen.length === 3, 2000, "the three live deliveries");
+    expect(memory.bytes).toBe(2 * HELD_ONCE);
+    expectLog(broker, /^warning broker\/retained maxTotalMessageBytes reached; message on rt\/3/);
+    expect([...brokerOf(broker).retained.topics()].sort()).toEqual(["rt/1", "rt/2"]);
+
+    // A replacement counts the room of the message it replaces...
+    const retained = brokerOf(broker).retained;
+    await publisher.publishAsync("rt/2", payload(7), { qos: 1, retain: true });
+    expect(Buffer.from(retained.get("rt/2")!.payload)[0]).toBe(0x37);
+    // ...and one too large even so clears the topic rather than leave a stale message there.
+    await publisher.publishAsync("rt/2", Buffer.alloc(2000), { qos: 1, retain: true });
+    expect([...retained.topics()]).toEqual(["rt/1"]);
+    expect(memory.bytes).toBe(HELD_ONCE);
+
+    // The room rt/2 left now takes the one that did not fit before.
+    await publisher.publishAsync("rt/3", payload(3), { qos: 1, retain: true });
+    expect([...retained.topics()].sort()).toEqual(["rt/1", "rt/3"]);
+    for (const n of [1, 3]) await publisher.publishAsync(`rt/${n}`, "", { qos: 1, retain: true });
+    expect(memory.bytes).toBe(0);
+  });
+
+  it("a retained message that replaced one beyond it leaves none in storage either", async () => {
+    const dir = await tempDir();
+    const first = await fileBroker(dir, { maxTotalMessageBytes: 3000 });
+    const publisher = await client(first);
+    await publisher.publishAsync("rs/x", payload(1), { qos: 1, retain: true });
+    await publisher.publishAsync("rs/x", Buffer.alloc(4000), { qos: 1, retain: true });
+    expect(brokerOf(first).retained.size).toBe(0);
+    await publisher.endAsync();
+    await first.stop();
+    const second = await fileBroker(dir, { maxTotalMessageBytes: 3000 });
+    expect(brokerOf(second).retained.size).toBe(0);
+  });
+});
