@@ -48,13 +48,10 @@ async function main(youngGeneration: YoungGeneration): Promise<void> {
   }
   const ctx = new Ctx();
   if (!(await ctx.init())) fail("cannot initialise the context", 1);
-  const shown =
-    config.logLevel === "debug"
-      ? LogLevel.DEBUG | LogLevel.WARNING | LogLevel.CRITICAL
-      : LogLevel.WARNING | LogLevel.CRITICAL;
   if (config.logLevel !== "quiet") {
+    // Debug lines hidden by the filter are never built (there is one per connection).
+    ctx.setLogFilter(config.logLevel === "debug" ? 0 : LogLevel.DEBUG);
     ctx.setLogHandler((_ctx, file, _line, level, message) => {
-      if ((level & shown) === 0) return;
       const tag =
         level === LogLevel.CRITICAL ? "critical" : level === LogLevel.WARNING ? "warning" : "debug";
       process.stderr.write(`${new Date().toISOString()} ${tag} [${file}] ${message}\n`);

@@ -161,6 +161,27 @@ describe("myqttd", () => {
     }
   });
 
+  it("logs each connection at --log-level debug, and not at info (the default)", async () => {
+    for (const level of ["debug", "info"]) {
+      const d = await startDaemon(["--storage", "memory", "--log-level", level]);
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${d.port}`, {
+        reconnectPeriod: 0,
+        clientId: `log-${level}`,
+      });
+      await c.endAsync();
+      // The DISCONNECT line is the connection's last: once it is there (or could be), stop.
+      const deadline = Date.now() + 3000;
+      while (level === "debug" && !d.stderr.includes("DISCONNECT") && Date.now() < deadline)
+        await sleep(20);
+      d.child.kill("SIGTERM");
+      expect(await d.exit).toBe(0);
+      const accepted =
+        /debug \[broker\/conn\] connection \d+ from 127\.0\.0\.1:\d+ accepted as log-/;
+      if (level === "debug") expect(d.stderr).toMatch(accepted);
+      else expect(d.stderr).not.toMatch(/ debug /);
+    }
+  });
+
   it("keeps its storage in ./.myqtt-storage (file, fsync) by default", async () => {
     const cwd = tempDir();
     const d = await startDaemon([], { cwd });

@@ -270,7 +270,7 @@ export class Broker {
    * line for each would flood the log. The next line says how many were not logged.
    */
   private warnDropped(message: string): void {
-    if (!this.ctx.logging) return;
+    if (!this.ctx.logs(LogLevel.WARNING)) return;
     const now = Date.now();
     if (now - this.dropWarnedAt < 1000) {
       this.dropsNotLogged++;

@@ -197,7 +197,8 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
 
   shutdown(): void {
     if (this.state >= ConnState.CLOSING) return;
-    this.log(LogLevel.DEBUG, `connection ${this.id} (${this.clientId}) shut down`);
+    if (this.ctx.logs(LogLevel.DEBUG))
+      this.log(LogLevel.DEBUG, `connection ${this.id} (${this.clientId}) shut down`);
     this.state = ConnState.CLOSING;
     this.finish();
     this.channel.destroy();
@@ -446,7 +447,8 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     level: (typeof LogLevel)[keyof typeof LogLevel] = LogLevel.DEBUG,
   ): void {
     if (this.state >= ConnState.CLOSING) return;
-    this.log(level, `closing connection ${this.id} (${this.clientId || this.host}): ${why}`);
+    if (this.ctx.logs(level))
+      this.log(level, `closing connection ${this.id} (${this.clientId || this.host}): ${why}`);
     const told = this.protocolVersion === 5 && this.state === ConnState.CONNECTED;
     this.state = ConnState.CLOSING;
     if (told) {
@@ -464,7 +466,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   /** The client sent DISCONNECT: close without telling it anything back. */
   endByClient(why: string, level: (typeof LogLevel)[keyof typeof LogLevel]): void {
     if (this.state >= ConnState.CLOSING) return;
-    this.log(level, `connection ${this.id} (${this.clientId}): ${why}`);
+    if (this.ctx.logs(level)) this.log(level, `connection ${this.id} (${this.clientId}): ${why}`);
     this.state = ConnState.CLOSING;
     this.finish();
     this.closeDeadline = Date.now() + CLOSE_GRACE_MS;
@@ -473,7 +475,7 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
 
   /** @internal PacketChannelHandlers: the transport is gone. */
   onClose(error: Error | null): void {
-    if (error !== null)
+    if (error !== null && this.ctx.logs(LogLevel.DEBUG))
       this.log(LogLevel.DEBUG, `connection ${this.id} (${this.clientId}) lost: ${error.message}`);
     this.state = ConnState.CLOSED;
     this.finish();

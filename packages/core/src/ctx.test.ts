@@ -51,6 +51,24 @@ describe("Ctx", () => {
     expect(() => ctx.log(LogLevel.CRITICAL, "x", "y")).not.toThrow();
   });
 
+  it("hides the levels of its log filter from the handler, and says which it shows", () => {
+    const ctx = new Ctx();
+    expect(ctx.logs(LogLevel.CRITICAL)).toBe(false); // no handler: nothing is shown
+    const lines: string[] = [];
+    ctx.setLogHandler((_c, _file, _line, _level, msg) => lines.push(msg));
+    ctx.setLogFilter(LogLevel.DEBUG | LogLevel.WARNING);
+    expect([LogLevel.DEBUG, LogLevel.WARNING, LogLevel.CRITICAL].map((l) => ctx.logs(l))).toEqual(
+      [false, false, true],
+    );
+    ctx.log(LogLevel.DEBUG, "t", "debug");
+    ctx.log(LogLevel.WARNING, "t", "warning");
+    ctx.log(LogLevel.CRITICAL, "t", "critical");
+    ctx.setLogFilter(0);
+    ctx.log(LogLevel.DEBUG, "t", "debug again");
+    expect(lines).toEqual(["critical", "debug again"]);
+    expect(ctx.logs(LogLevel.DEBUG)).toBe(true);
+  });
+
   it("runs a timed event until its handler returns true", async () => {
     const ctx = new Ctx();
     await ctx.init();

@@ -36,6 +36,8 @@ export class Ctx {
   private state: "new" | "ready" | "exiting" | "exited" = "new";
   private logHandler: LogHandler | null = null;
   private logData: unknown;
+  /** LogLevel flags whose lines are neither built nor handed to the handler. */
+  private hiddenLevels = 0;
   private readonly data = new Map<string, unknown>();
   private readonly slots = new Map<symbol, unknown>();
   private readonly exitHooks = new Set<() => unknown>();
@@ -98,10 +100,25 @@ export class Ctx {
     return this.logHandler !== null;
   }
 
-  /** Sends a line to the log handler, if any. A throwing handler is ignored. */
+  /**
+   * Hides the lines of the given levels (LogLevel flags, combined with `|`; 0 shows every
+   * level) from the log handler, as MyQtt's myqtt_log_filter_level. Code that checks
+   * `logs(level)` does not even build them: a broker that hides debug lines spends nothing on
+   * the ones written for every connection.
+   */
+  setLogFilter(hidden: number): void {
+    this.hiddenLevels = hidden;
+  }
+
+  /** Whether a line of `level` would reach a log handler: check it before building one. */
+  logs(level: LogLevel): boolean {
+    return this.logHandler !== null && (this.hiddenLevels & level) === 0;
+  }
+
+  /** Sends a line to the log handler, unless none is set or its level is hidden. A throwing handler is ignored. */
   log(level: LogLevel, file: string, message: string): void {
     const handler = this.logHandler;
-    if (handler === null) return;
+    if (handler === null || (this.hiddenLevels & level) !== 0) return;
     try {
       handler(this, file, 0, level, message, this.logData);
     } catch {

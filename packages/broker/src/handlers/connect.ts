@@ -340,7 +340,8 @@ function sendConnack(
   } else {
     conn.send({ type: PacketType.CONNACK, sessionPresent, reasonCode: 0 });
   }
-  if (conn.ctx.logging) {
+  // Built only when shown: the peer's address is a system call, and this is every connection.
+  if (conn.ctx.logs(LogLevel.DEBUG)) {
     conn.log(
       LogLevel.DEBUG,
       `connection ${conn.id} from ${conn.host}:${conn.port} accepted as ${clientId} (MQTT level ${conn.protocolVersion}, session ${sessionPresent ? "resumed" : "new"})`,
