@@ -393,6 +393,46 @@ describe("5.0 enhanced authentication", () => {
     expect(seen).toEqual([]);
   });
 
+  it("AUTH packets before the CONNACK are held to maximumConnectPacketSize; larger packets follow it", async () => {
+    const broker = await startBroker({ maximumConnectPacketSize: 512 }, (ctx) =>
+      ctx.setOnAuth(twoStep([])),
+    );
+    const raw = await RawClient.connect(broker, 5);
+    raw.send({
+      type: PacketType.CONNECT,
+      protocolVersion: 5,
+      clean: true,
+      keepAlive: 60,
+      clientId: "big-auth",
+      properties: { authenticationMethod: "SCRAM-TEST", authenticationData: enc("client-first") },
+    });
+    expect((await raw.next())?.type).toBe(PacketType.AUTH);
+    // Not trusted yet: an AUTH no larger than a CONNECT could be.
+    raw.send({
+      type: PacketType.AUTH,
+      reasonCode: 0x18,
+      properties: { authenticationMethod: "SCRAM-TEST", authenticationData: new Uint8Array(600) },
+    });
+    await raw.closed;
+    expect(raw.packets.some((p) => p.type === PacketType.CONNACK && p.reasonCode === 0)).toBe(
+      false,
+    );
+    expect(broker.logs.some((l) => l.includes("exceeds the maximum packet size 512"))).toBe(true);
+
+    // Once the exchange succeeded, packets up to maximumPacketSize are read.
+    const trusted = await authenticated(broker);
+    trusted.send({
+      type: PacketType.PUBLISH,
+      topic: "big/after/auth",
+      payload: new Uint8Array(5000),
+      qos: 1,
+      packetId: 7,
+      retain: false,
+      dup: false,
+    });
+    expect(await trusted.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 7 });
+  });
+
   it("an exchange that stalls is closed after connectTimeoutMs", async () => {
     const broker = await startBroker({ connectTimeoutMs: 300 }, (ctx) =>
       ctx.setOnAuth(twoStep([])),

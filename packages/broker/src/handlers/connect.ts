@@ -21,7 +21,6 @@ export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | P
   const v5 = p.protocolVersion === 5;
   conn.protocolVersion = p.protocolVersion;
   conn.channel.protocolVersion = p.protocolVersion;
-  conn.channel.maximumIncomingPacketSize = options.maximumPacketSize;
   conn.cleanSession = p.clean;
   conn.keepAlive = p.keepAlive;
   conn.will = p.will ?? null;
@@ -72,13 +71,20 @@ export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | P
   } else {
     conn.clientId = p.clientId;
   }
+  // An enhanced-authentication exchange is still read under the CONNECT's limit: the AUTH
+  // packets of a client that is not yet trusted may not be larger than its CONNECT could be.
   if (v5 && p.properties?.authenticationMethod !== undefined)
     return startAuth(conn, p.properties.authenticationMethod, p.properties.authenticationData);
   return runConnectHook(conn);
 }
 
-/** Asks the connect hook (when there is one) and answers with its reply. */
+/**
+ * Asks the connect hook (when there is one) and answers with its reply. Packets after the
+ * CONNECT (a publish pipelined behind it) may now be as large as any: the hook decides before
+ * they are handled.
+ */
 export function runConnectHook(conn: ServerConn): undefined | Promise<unknown> {
+  conn.channel.maximumIncomingPacketSize = conn.broker.options.maximumPacketSize;
   const hook = conn.ctx.hooks.connect;
   if (hook === null) return finishConnect(conn, ConnackCode.ACCEPTED);
   let reply: ConnectReply | Promise<ConnectReply>;
