@@ -117,28 +117,31 @@ function parseLogLevel(value: unknown): DaemonConfig["logLevel"] {
   throw new ConfigError(`log level must be quiet, info or debug, got ${JSON.stringify(value)}`);
 }
 
+/** The command-line flags (the usage text lists each; a test checks it). */
+export const FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  storage: { type: "string" },
+  durability: { type: "string" },
+  "tls-port": { type: "string" },
+  "ws-port": { type: "string" },
+  "wss-port": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  ca: { type: "string" },
+  "require-client-cert": { type: "boolean" },
+  config: { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
 /** Reads argv (without node and the script) into a config; null means --help was asked. */
 export function parseConfig(argv: string[]): DaemonConfig | null {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        host: { type: "string" },
-        port: { type: "string" },
-        storage: { type: "string" },
-        durability: { type: "string" },
-        "tls-port": { type: "string" },
-        "ws-port": { type: "string" },
-        "wss-port": { type: "string" },
-        cert: { type: "string" },
-        key: { type: "string" },
-        ca: { type: "string" },
-        "require-client-cert": { type: "boolean" },
-        config: { type: "string" },
-        "log-level": { type: "string" },
-        help: { type: "boolean" },
-      },
+      options: FLAGS,
       strict: true,
       allowPositionals: false,
     }));
