@@ -9,9 +9,11 @@ import {
   type Msg,
   type PeerRole,
 } from "@myqtt/core";
+import type { BackoffOptions } from "./backoff.js";
 import { MqttClient } from "./client.js";
-import { ConnackError, ConnectionError } from "./errors.js";
+import { ConnackError, ConnectionClosedError, ConnectionError, TimeoutError } from "./errors.js";
 import type { InflightStore } from "./inflight-store.js";
+import type { Timers } from "./timers.js";
 
 /** Connection status, as MyQtt numbers it (MyQttStatus). */
 export const ConnStatus = {
@@ -27,10 +29,23 @@ export type ConnStatus = (typeof ConnStatus)[keyof typeof ConnStatus];
 
 /** Connection options (MyQtt's MyQttConnOpts). */
 export class ConnOpts {
+  /**
+   * MyQtt's reconnect cadence: one attempt every second (no growth, no jitter) until one
+   * succeeds, however long the server stays away.
+   */
+  static readonly MYQTT_RECONNECT: Readonly<BackoffOptions> = Object.freeze({
+    initialDelayMs: 1000,
+    maxDelayMs: 1000,
+    multiplier: 1,
+    jitter: 0,
+  });
+
   username: string | undefined;
   password: string | undefined;
   will: { qos: QoS; topic: string; message: string | Uint8Array; retain: boolean } | undefined;
   reconnect = false;
+  /** The delays between reconnect attempts (setReconnect's second argument). */
+  reconnectDelays: BackoffOptions = ConnOpts.MYQTT_RECONNECT;
   protocolVersion: ProtocolVersion = 4;
   /** MQTT 5.0 CONNECT properties (setting them selects MQTT 5.0). */
   properties: ConnectProperties | undefined;
@@ -38,6 +53,8 @@ export class ConnOpts {
   connector: Connector<unknown> | undefined;
   connectorOptions: unknown;
   inflightStore: InflightStore | undefined;
+  /** The clock the client runs on (connect timeout, reconnect delays); tests inject a fake one. */
+  timers: Timers | undefined;
 
   /** A user name enables authentication; the password is optional. */
   setAuth(username: string, password?: string): void {
@@ -49,9 +66,16 @@ export class ConnOpts {
     this.will = { qos, topic, message, retain };
   }
 
-  /** Reconnect automatically after a lost connection (same Conn object). */
-  setReconnect(enable = true): void {
+  /**
+   * Reconnect automatically after a lost connection (same Conn object, same id and data):
+   * on_close handlers run at the loss, on_reconnect ones once connected again. As in MyQtt,
+   * an attempt is made every second until one succeeds (`ConnOpts.MYQTT_RECONNECT`); `delays`
+   * chooses the client's exponential backoff instead, e.g. `{ initialDelayMs: 1000,
+   * maxDelayMs: 30_000 }` (doubling, 20 % jitter), kinder to a server many clients lost at once.
+   */
+  setReconnect(enable = true, delays: BackoffOptions = ConnOpts.MYQTT_RECONNECT): void {
     this.reconnect = enable;
+    this.reconnectDelays = delays;
   }
 
   setProtocolVersion(version: ProtocolVersion): void {
@@ -84,6 +108,26 @@ async function within<T>(ms: number, work: (signal: AbortSignal) => Promise<T>):
 }
 
 /**
+ * MyQtt's last_err for a failed connect, from the error's type and cause (never its message,
+ * which names the host): the server's CONNACK code; 1 (REFUSED) when the server closed the
+ * connection before any CONNACK, as MyQtt's client reports it; -3 when the connect timeout
+ * (or the system's TCP connect timeout) ran out; -2 for any other transport or handshake
+ * failure; -4 for anything else (a bad option, a failing in-flight store).
+ */
+function lastErrOf(error: unknown): number {
+  if (error instanceof ConnackError) return error.reasonCode ?? ConnackCode.REFUSED;
+  if (error instanceof ConnectionClosedError) return ConnackCode.REFUSED;
+  if (error instanceof ConnectionError) {
+    const cause = error.cause;
+    const timedOut =
+      cause instanceof TimeoutError ||
+      (cause as { code?: unknown } | undefined)?.code === "ETIMEDOUT";
+    return timedOut ? ConnackCode.CONNECT_TIMEOUT : ConnackCode.UNABLE_TO_CONNECT;
+  }
+  return ConnackCode.UNKNOWN_ERR;
+}
+
+/**
  * A MyQtt client connection (role "initiator"): the PyMyQtt API over MqttClient. Blocking
  * calls are promises with MyQtt's time units (seconds; getNext in milliseconds) and boolean
  * results; nothing throws.
@@ -96,15 +140,20 @@ export class Conn {
   readonly client: MqttClient | null;
   readonly host: string;
   readonly port: number;
-  /** A ConnackCode: 0, the server's refusal, or a local failure (-2, -3, -4). */
+  /** A ConnackCode: 0, the server's refusal, 1 (closed before CONNACK), or -2, -3, -4 (see lastErrOf). */
   lastErr: number;
   /** Why the connection is not ok, or null. */
   errorMsg: string | null;
   private statusValue: ConnStatus;
   private readonly data = new Map<string, unknown>();
   private onMsg: { handler: OnMsgHandler; data: unknown } | null = null;
-  private readonly onClose = new Map<number, { handler: OnCloseHandler; data: unknown }>();
+  /** on_close handlers in the order they run (setOnClose's insertLast chooses the end). */
+  private onClose: { handle: number; handler: OnCloseHandler; data: unknown }[] = [];
   private nextHandle = 1;
+  /** The on_close handlers ran for the current connection (once per connection lost). */
+  private closeNotified = false;
+  private blocked = false;
+  private serverNameValue: string | null = null;
   private onReconnect: { handler: OnReconnectHandler; data: unknown } | null = null;
   private readonly nextWaiters: AsyncQueue<Msg>[] = [];
   /** pub() calls still waiting for their acknowledgement: close() waits for these only. */
@@ -164,7 +213,8 @@ export class Conn {
         protocolVersion: opts.protocolVersion,
         onMessage,
         connectTimeoutMs: opts.connectTimeoutMs,
-        reconnect: opts.reconnect ? { initialDelayMs: 1000, maxDelayMs: 1000 } : false,
+        reconnect: opts.reconnect ? opts.reconnectDelays : false,
+        ...(opts.timers !== undefined ? { timers: opts.timers } : {}),
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
         ...(opts.will !== undefined
@@ -198,14 +248,7 @@ export class Conn {
       });
       return conn;
     } catch (error) {
-      let code: number = ConnackCode.UNKNOWN_ERR;
-      if (error instanceof ConnackError) code = error.reasonCode ?? ConnackCode.REFUSED;
-      else if (error instanceof ConnectionError) {
-        code = /timed out|within/.test(error.message)
-          ? ConnackCode.CONNECT_TIMEOUT
-          : ConnackCode.UNABLE_TO_CONNECT;
-      } else if ((error as { code?: string }).code === "CONNECTION_CLOSED")
-        code = ConnackCode.REFUSED;
+      const code = lastErrOf(error);
       const message = describe(error);
       ctx.log(
         LogLevel.WARNING,
@@ -225,20 +268,37 @@ export class Conn {
 
   private wire(client: MqttClient): void {
     // Messages come through the onMessage option given at connect (see Conn.connect).
+    this.serverNameValue = client.transport?.serverName ?? null;
+    client.on("connect", () => {
+      this.serverNameValue = client.transport?.serverName ?? null;
+      // A block() outlives the connection it was made on: the new one starts blocked too.
+      if (this.blocked) client.transport?.pause();
+    });
     client.on("reconnect", () => {
       this.statusValue = ConnStatus.OK;
+      this.closeNotified = false;
       const hook = this.onReconnect;
       if (hook !== null) this.call(() => hook.handler(this, hook.data));
     });
+    // A loss with setReconnect: MyQtt runs on_close for it (the connection closed), then its
+    // reconnect event brings the same Conn back and runs on_reconnect.
     client.on("offline", () => {
       this.statusValue = ConnStatus.CONNECTION_ERROR;
+      this.notifyClose();
     });
     client.on("close", () => {
       if (this.statusValue === ConnStatus.OK) this.statusValue = ConnStatus.CONNECTION_ERROR;
-      for (const hook of [...this.onClose.values()]) this.call(() => hook.handler(this, hook.data));
+      this.notifyClose();
       for (const q of this.nextWaiters) q.push(null as unknown as Msg);
     });
     client.on("error", (error) => this.ctx.log(LogLevel.WARNING, "client/conn", describe(error)));
+  }
+
+  /** Runs the on_close handlers, once for each connection that closed. */
+  private notifyClose(): void {
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    for (const hook of [...this.onClose]) this.call(() => hook.handler(this, hook.data));
   }
 
   private call(fn: () => void): void {
@@ -276,6 +336,18 @@ export class Conn {
   }
   get username(): string | undefined {
     return this.client?.options.username;
+  }
+  /** The password sent in CONNECT (kept for reconnects), or undefined. */
+  get password(): string | undefined {
+    const bytes = this.client?.options.password;
+    return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+  }
+  /**
+   * The name the server was asked for: the TLS SNI name of the connection (`tls.setServerName`,
+   * or the host when it is a name), kept after it closes; null on plain TCP and WebSocket.
+   */
+  get serverName(): string | null {
+    return this.serverNameValue;
   }
   /** The address connected to. */
   get hostIp(): string {
@@ -428,20 +500,79 @@ export class Conn {
     this.onMsg = handler === null ? null : { handler: handler as OnMsgHandler, data };
   }
 
-  /** Called when the connection closes for good; returns a handle for removeOnClose. */
-  setOnClose<D>(handler: OnCloseHandler<D>, data?: D): number {
+  /**
+   * Called when the connection closes for any reason: close(), shutdown(), or lost (with
+   * setReconnect, at each loss, before the reconnect). Handlers run in order; `insertLast`
+   * false puts this one first. Returns a handle for removeOnClose.
+   */
+  setOnClose<D>(handler: OnCloseHandler<D>, data?: D, insertLast = true): number {
     const handle = this.nextHandle++;
-    this.onClose.set(handle, { handler: handler as OnCloseHandler, data });
+    const entry = { handle, handler: handler as OnCloseHandler, data };
+    if (insertLast) this.onClose.push(entry);
+    else this.onClose.unshift(entry);
     return handle;
   }
 
   removeOnClose(handle: number): boolean {
-    return this.onClose.delete(handle);
+    const before = this.onClose.length;
+    this.onClose = this.onClose.filter((entry) => entry.handle !== handle);
+    return this.onClose.length < before;
   }
 
-  /** Called after an automatic reconnect (ConnOpts.setReconnect). */
+  /** Called after an automatic reconnect (ConnOpts.setReconnect) or reconnect(). */
   setOnReconnect<D>(handler: OnReconnectHandler<D> | null, data?: D): void {
     this.onReconnect = handler === null ? null : { handler: handler as OnReconnectHandler, data };
+  }
+
+  /**
+   * Drops the connection and connects again now, with the same settings (MyQtt's
+   * myqtt_conn_reconnect); on_close and on_reconnect run as for a loss. True once connected
+   * again, false when the attempt failed (further attempts follow at the reconnect delays).
+   * Needs ConnOpts.setReconnect: without it a lost connection is closed for good, so this
+   * returns false and leaves the connection alone.
+   */
+  async reconnect(): Promise<boolean> {
+    const client = this.client;
+    if (client === null || client.options.reconnect === false) return false;
+    if (client.state === "closing" || client.state === "closed") return false;
+    const outcome = new Promise<boolean>((resolve) => {
+      const done = (ok: boolean): void => {
+        client.off("reconnect", onReconnect);
+        client.off("error", onError);
+        client.off("close", onClosed);
+        resolve(ok);
+      };
+      const onReconnect = (): void => done(true);
+      // A failed attempt is reported as an error; errors of the old link come before it drops.
+      const onError = (): void => {
+        if (client.state === "reconnecting") done(false);
+      };
+      const onClosed = (): void => done(false);
+      client.on("reconnect", onReconnect);
+      client.on("error", onError);
+      client.on("close", onClosed);
+    });
+    client.reconnect();
+    return outcome;
+  }
+
+  /**
+   * Stops (true) or resumes (false) reading from the server (MyQtt's myqtt_conn_block): while
+   * blocked no message is delivered, no acknowledgement is read, and once the socket's buffers
+   * fill the server's writes wait (TCP backpressure). Kept across reconnects. A blocked
+   * connection does not see PINGRESP either: with a keep alive it is declared dead after it.
+   */
+  block(enable = true): void {
+    if (this.blocked === enable) return;
+    this.blocked = enable;
+    const transport = this.client?.transport;
+    if (transport === null || transport === undefined) return;
+    if (enable) transport.pause();
+    else transport.resume();
+  }
+
+  isBlocked(): boolean {
+    return this.blocked;
   }
 
   /**

@@ -2,12 +2,21 @@
 // §2.3-2.5): connect never throws, boolean results, seconds for waits (milliseconds for
 // getNext), handlers with (ctx, conn, msg, data), on_close handles, automatic reconnect.
 import { randomBytes } from "node:crypto";
-import { ReasonCode } from "@myqtt/codec";
-import { ConnackCode, type Ctx, type Msg, PublishCode, QOS_DENIED } from "@myqtt/core";
+import { createServer, connect as netConnect, type Socket } from "node:net";
+import { type ConnectProperties, type ProtocolVersion, ReasonCode } from "@myqtt/codec";
+import {
+  ConnackCode,
+  type Connector,
+  type Ctx,
+  type Msg,
+  PublishCode,
+  QOS_DENIED,
+  SocketTransport,
+} from "@myqtt/core";
 import { describe, expect, it } from "vitest";
 import { Conn, ConnOpts, ConnStatus, MqttClient } from "../src/index.js";
 import { clientCtx, closedPort, muteServer, settledWithin, silentServer } from "./api-helpers.js";
-import { client, mosquitto, sleep, startBroker, type TestServer, until } from "./helpers.js";
+import { client, onCleanup, sleep, startBroker, type TestServer, until } from "./helpers.js";
 
 /** A broker that checks aspl/test when credentials are given (the manual's on_connect). */
 function authBroker() {
@@ -93,6 +102,155 @@ describe("Conn.connect never throws", () => {
   });
 });
 
+/** A TCP server that reads the CONNECT and closes the connection without a CONNACK. */
+async function closingServer(): Promise<{ port: number; connects: () => number }> {
+  const sockets = new Set<Socket>();
+  let connects = 0;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("data", (d: Buffer) => {
+      if (d[0] === 0x10) connects++;
+      socket.end();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onCleanup(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no address");
+  return { port: address.port, connects: () => connects };
+}
+
+/** A connector that fails as a system call would, with this message and code. */
+function failingConnector(message: string, code: string): Connector {
+  return async () => {
+    throw Object.assign(new Error(message), { code });
+  };
+}
+
+describe("Conn.lastErr: each local code, and the server's", () => {
+  it("1 (REFUSED): the server closed the connection before any CONNACK (as MyQtt)", async () => {
+    const ctx = await clientCtx();
+    const server = await closingServer();
+    const conn = await Conn.connect(ctx, "127.0.0.1", server.port, "no-connack");
+    expect(server.connects()).toBe(1);
+    expect(conn.isOk()).toBe(false);
+    expect(conn.lastErr).toBe(ConnackCode.REFUSED);
+    expect(conn.errorMsg).toMatch(/before CONNACK/);
+    expect(conn.status).toBe(ConnStatus.CONNECTION_ERROR);
+  });
+
+  it("-2 (UNABLE_TO_CONNECT) for a failed name lookup, whatever the host is called", async () => {
+    // The host's name is in the error message: "within" or "timed out" in it is no timeout.
+    const ctx = await clientCtx();
+    for (const host of ["timed-out-within.example", "within.example"]) {
+      const opts = new ConnOpts();
+      opts.connector = failingConnector(`getaddrinfo ENOTFOUND ${host}`, "ENOTFOUND");
+      const conn = await Conn.connect(ctx, host, 1883, "dns", false, 0, opts);
+      expect(conn.isOk()).toBe(false);
+      expect(conn.errorMsg).toContain(host);
+      expect(conn.lastErr, host).toBe(ConnackCode.UNABLE_TO_CONNECT);
+    }
+  });
+
+  it("-3 (CONNECT_TIMEOUT) for the connect timeout, and for the system's TCP connect timeout", async () => {
+    const ctx = await clientCtx();
+    const silent = await silentServer();
+    const opts = new ConnOpts();
+    opts.connectTimeoutMs = 200;
+    const timedOut = await Conn.connect(ctx, "127.0.0.1", silent.port, "slow", false, 0, opts);
+    expect(timedOut.lastErr).toBe(ConnackCode.CONNECT_TIMEOUT);
+
+    const sys = new ConnOpts();
+    sys.connector = failingConnector("connect ETIMEDOUT 10.0.0.1:1883", "ETIMEDOUT");
+    const tcp = await Conn.connect(ctx, "10.0.0.1", 1883, "tcp-timeout", false, 0, sys);
+    expect(tcp.isOk()).toBe(false);
+    expect(tcp.lastErr).toBe(ConnackCode.CONNECT_TIMEOUT);
+  });
+
+  it("-4 (UNKNOWN_ERR) for a failure that is neither the network nor the server", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    // A keep alive MQTT cannot carry (16 bits).
+    const badOption = await Conn.connect(ctx, "127.0.0.1", server.port, "ka", false, 70_000);
+    expect(badOption.isOk()).toBe(false);
+    expect(badOption.lastErr).toBe(ConnackCode.UNKNOWN_ERR);
+    expect(badOption.errorMsg).toMatch(/keepAlive/);
+    // An in-flight store that cannot be read.
+    const opts = new ConnOpts();
+    opts.inflightStore = {
+      load: () => Promise.reject(new Error("disk on fire")),
+      put: () => {},
+      delete: () => {},
+      clear: () => {},
+    };
+    const badStore = await Conn.connect(ctx, "127.0.0.1", server.port, "store", false, 0, opts);
+    expect(badStore.lastErr).toBe(ConnackCode.UNKNOWN_ERR);
+    expect(badStore.errorMsg).toMatch(/disk on fire/);
+  });
+
+  it("the server's CONNACK code: 2, 3, 5 (3.1.1) and 0x85, 0x87 (5.0)", async () => {
+    const ctx = await clientCtx();
+    const codes: Record<string, number> = {
+      "id-2": ConnackCode.IDENTIFIER_REJECTED,
+      "id-3": ConnackCode.SERVER_UNAVAILABLE,
+      "id-5": ConnackCode.NOT_AUTHORIZED,
+    };
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnConnect((_ctx, conn) => codes[conn.clientId] ?? ConnackCode.ACCEPTED),
+    );
+    for (const [id, code] of Object.entries(codes)) {
+      const conn = await Conn.connect(ctx, "127.0.0.1", server.port, id);
+      expect(conn.isOk()).toBe(false);
+      expect(conn.lastErr, id).toBe(code);
+      expect(conn.errorMsg).toBeTruthy();
+    }
+    // 5.0: the hook's 3.1.1 code is sent as its 5.0 reason code.
+    const v5 = new ConnOpts();
+    v5.setProtocolVersion(5);
+    const refused = await Conn.connect(ctx, "127.0.0.1", server.port, "id-2", false, 0, v5);
+    expect(refused.lastErr).toBe(ReasonCode.CLIENT_IDENTIFIER_NOT_VALID);
+    const denied = await Conn.connect(ctx, "127.0.0.1", server.port, "id-5", false, 0, v5);
+    expect(denied.lastErr).toBe(ReasonCode.NOT_AUTHORIZED);
+  });
+});
+
+describe("ConnOpts.setProperties (MQTT 5.0 CONNECT properties)", () => {
+  it("the properties reach the broker's on_connect, and setting them selects MQTT 5.0", async () => {
+    const ctx = await clientCtx();
+    const seen: { version: ProtocolVersion; properties: ConnectProperties }[] = [];
+    const server = await startBroker({}, (bctx) =>
+      bctx.setOnConnect((_ctx, conn) => {
+        seen.push({ version: conn.protocolVersion, properties: conn.connectProperties });
+        return ConnackCode.ACCEPTED;
+      }),
+    );
+    const opts = new ConnOpts();
+    expect(opts.protocolVersion).toBe(4);
+    opts.setProperties({
+      sessionExpiryInterval: 120,
+      receiveMaximum: 7,
+      userProperties: [["origin", "conn-test"]],
+    });
+    expect(opts.protocolVersion).toBe(5);
+    const conn = await Conn.connect(ctx, "127.0.0.1", server.port, "with-props", false, 0, opts);
+    expect(conn.isOk()).toBe(true);
+    expect(conn.client?.options.protocolVersion).toBe(5);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.version).toBe(5);
+    expect(seen[0]?.properties).toMatchObject({
+      sessionExpiryInterval: 120,
+      receiveMaximum: 7,
+      userProperties: [["origin", "conn-test"]],
+    });
+    expect(await conn.sub("props/#", 1)).toEqual([true, 1]);
+  });
+});
+
 describe("Conn attributes", () => {
   it("host, port, hostIp, localAddr, localPort, role, ctx, id, clientId", async () => {
     const ctx = await clientCtx();
@@ -124,6 +282,40 @@ describe("Conn attributes", () => {
     expect(b.id).not.toBe(a.id);
   });
 
+  it("password: the one sent (undefined without one)", async () => {
+    const ctx = await clientCtx();
+    const server = await authBroker();
+    const opts = new ConnOpts();
+    opts.setAuth("aspl", "test");
+    const conn = await connected(ctx, server, "with-password", opts);
+    expect(conn.username).toBe("aspl");
+    expect(conn.password).toBe("test");
+    const anonymous = await connected(ctx, server, "no-password");
+    expect(anonymous.username).toBeUndefined();
+    expect(anonymous.password).toBeUndefined();
+  });
+
+  it("serverName: the SNI name of the transport, kept after close; null on plain TCP", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    expect((await connected(ctx, server)).serverName).toBeNull();
+    // A transport that names the server (what the TLS connector does with SNI).
+    const opts = new ConnOpts();
+    opts.connector = (host, port) =>
+      new Promise((resolve, reject) => {
+        const socket = netConnect(port, host, () => {
+          socket.off("error", reject);
+          socket.setNoDelay(true);
+          resolve(new SocketTransport(socket, { serverName: "broker.example" }));
+        });
+        socket.once("error", reject);
+      });
+    const named = await connected(ctx, server, "named", opts);
+    expect(named.serverName).toBe("broker.example");
+    await named.close();
+    expect(named.serverName).toBe("broker.example");
+  });
+
   it("setData / getData keep per-connection values", async () => {
     const ctx = await clientCtx();
     const server = await startBroker();
@@ -138,31 +330,7 @@ describe("Conn attributes", () => {
 });
 
 describe("Conn sub / unsub / pub / ping / getNext", () => {
-  for (const [name, start] of [
-    ["our broker", () => startBroker()],
-    ["Mosquitto", () => mosquitto()],
-  ] as const) {
-    it(`sub returns [ok, granted]; pub and getNext deliver; unsub stops (${name})`, async () => {
-      const ctx = await clientCtx();
-      const server = await start();
-      const conn = await connected(ctx, server);
-      expect(await conn.sub("c/topic", 2, 10)).toEqual([true, 2]);
-      expect(await conn.sub("c/q1", 1)).toEqual([true, 1]);
-      // getNext must wait before the message comes: one arriving with no taker is dropped.
-      const next = conn.getNext(2000);
-      expect(await conn.pub("c/topic", "hello", 1, false, 10)).toBe(true);
-      const msg = await next;
-      expect(msg?.topic).toBe("c/topic");
-      expect(msg?.content).toBe("hello");
-      expect(msg?.qos).toBe(1);
-      expect(await conn.ping(10)).toBe(true);
-      expect(await conn.unsub("c/topic", 10)).toBe(true);
-      const none = conn.getNext(300);
-      expect(await conn.pub("c/topic", "after unsub", 1, false, 10)).toBe(true);
-      expect(await none).toBeNull();
-    });
-  }
-
+  // Every call against our broker and Mosquitto, at 3.1.1 and 5.0: conn-servers.test.ts.
   it("getNext(timeoutMs) returns null on timeout, after about that many milliseconds", async () => {
     const ctx = await clientCtx();
     const server = await startBroker();
@@ -401,6 +569,47 @@ describe("Conn handlers", () => {
     await until(() => calls.length > 0);
     await sleep(20);
     expect(calls).toEqual(["second b true"]);
+  });
+
+  it("setOnClose(handler, data, insertLast): false puts the handler first", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const order: string[] = [];
+    conn.setOnClose((_c, data) => order.push(data), "a");
+    conn.setOnClose((_c, data) => order.push(data), "b", false);
+    conn.setOnClose((_c, data) => order.push(data), "c", true);
+    const d = conn.setOnClose((_c, data) => order.push(data), "d", false);
+    conn.setOnClose((_c, data) => order.push(data), "e");
+    expect(conn.removeOnClose(d)).toBe(true);
+    await conn.close();
+    await until(() => order.length === 4);
+    await sleep(20);
+    expect(order).toEqual(["b", "a", "c", "e"]);
+  });
+
+  it("block() stops reading from the server; block(false) reads again; isBlocked() tells", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    const other = await connected(ctx, server);
+    expect(await conn.sub("blk/#", 1)).toEqual([true, 1]);
+    expect(conn.isBlocked()).toBe(false);
+    conn.block();
+    expect(conn.isBlocked()).toBe(true);
+    const got: string[] = [];
+    conn.setOnMsg((_ctx, _conn, msg) => got.push(msg.content));
+    expect(await other.pub("blk/1", "one", 1, false, 10)).toBe(true);
+    expect(await other.pub("blk/2", "two", 0, false, 10)).toBe(true);
+    // Nothing read: no message, no PINGRESP.
+    expect(await conn.ping(1)).toBe(false);
+    expect(got).toEqual([]);
+    expect(conn.isOk()).toBe(true);
+    conn.block(false);
+    expect(conn.isBlocked()).toBe(false);
+    await until(() => got.length === 2, 3000, "the messages held while blocked");
+    expect(got).toEqual(["one", "two"]);
+    expect(await conn.ping(5)).toBe(true);
   });
 
   it("setOnClose fires when the server drops the connection", async () => {
