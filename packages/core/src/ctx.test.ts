@@ -57,9 +57,11 @@ describe("Ctx", () => {
     const lines: string[] = [];
     ctx.setLogHandler((_c, _file, _line, _level, msg) => lines.push(msg));
     ctx.setLogFilter(LogLevel.DEBUG | LogLevel.WARNING);
-    expect([LogLevel.DEBUG, LogLevel.WARNING, LogLevel.CRITICAL].map((l) => ctx.logs(l))).toEqual(
-      [false, false, true],
-    );
+    expect([LogLevel.DEBUG, LogLevel.WARNING, LogLevel.CRITICAL].map((l) => ctx.logs(l))).toEqual([
+      false,
+      false,
+      true,
+    ]);
     ctx.log(LogLevel.DEBUG, "t", "debug");
     ctx.log(LogLevel.WARNING, "t", "warning");
     ctx.log(LogLevel.CRITICAL, "t", "critical");
