@@ -254,11 +254,22 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (store.offline === undefined) return;
     try {
       const queued = await store.offline(this.clientId);
-      const sent = queued.map((m) =>
-        this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }).then(() =>
+      const sent: Promise<unknown>[] = [];
+      const running = new Set<Promise<unknown>>();
+      for (const m of queued) {
+        // In order, and never past the publish queue's bound: wait for earlier ones first.
+        while (running.size > 0 && !this.queueHasRoom(m.payload.length + m.topic.length))
+          await Promise.race(running);
+        const done = this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }).then(() =>
           store.offlineSent?.(this.clientId, m.key),
-        ),
-      );
+        );
+        const settled: Promise<unknown> = done.then(
+          (): boolean => running.delete(settled),
+          (): boolean => running.delete(settled),
+        );
+        running.add(settled);
+        sent.push(done);
+      }
       await Promise.all(sent);
     } catch (error) {
       this.emitError(new Error(`offline messages not all published: ${describe(error)}`));
@@ -697,8 +708,10 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /**
    * Publishes a message. QoS 0 resolves once it is handed to the connection; QoS 1 and 2 when
    * the server completed the flow (with a 5.0 failure code it rejects with PublishError).
-   * Offline, QoS 1/2 wait in the offline queue (QueueFullError when it is full) and QoS 0 is
-   * refused (NotConnectedError) unless `offlineQueue.qos0` is set. A message larger than the
+   * QoS 1/2 publishes that cannot go yet (offline, or the server's Receive Maximum is full)
+   * wait in the publish queue, bounded by `offlineQueue` connected or not: beyond, publish
+   * rejects with QueueFullError at once. Offline, QoS 0 is refused (NotConnectedError) unless
+   * `offlineQueue.qos0` is set (it queues then, within the same bound). A message larger than the
    * server's Maximum Packet Size is refused locally (PacketTooLargeError) and never sent.
    */
   publish(
@@ -778,26 +791,38 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         sent: false,
         generation: 0,
       };
-      if (!this.checkOfflineRoom(flow)) return;
+      if (!this.checkQueueRoom(flow)) return;
       this.queue0.push(flow);
       this.queuedBytes += flow.size;
       signal?.addEventListener("abort", () => this.abortFlow(flow, signal.reason), { once: true });
     });
   }
 
-  /** Room in the offline queue, or the flow is refused (QueueFullError). */
-  private checkOfflineRoom(flow: Flow): boolean {
-    const offline = this.options.offlineQueue;
+  /** Whether the publish queue has room for a message of `size` bytes. */
+  private queueHasRoom(size: number): boolean {
+    const limits = this.options.offlineQueue;
+    return (
+      this.queue.length + this.queue0.length < limits.maxMessages &&
+      this.queuedBytes + size <= limits.maxBytes
+    );
+  }
+
+  /**
+   * Room in the publish queue, or the flow is refused (QueueFullError). One bound, connected
+   * or not: what waits for a connection or for room in the server's Receive Maximum.
+   */
+  private checkQueueRoom(flow: Flow): boolean {
+    if (this.queueHasRoom(flow.size)) return true;
+    const limits = this.options.offlineQueue;
     const count = this.queue.length + this.queue0.length;
-    if (count >= offline.maxMessages || this.queuedBytes + flow.size > offline.maxBytes) {
-      flow.waiter?.reject(
-        new QueueFullError(
-          `the offline queue is full (${count} messages, ${this.queuedBytes} bytes; limits ${offline.maxMessages} / ${offline.maxBytes})`,
-        ),
-      );
-      return false;
-    }
-    return true;
+    const waitingFor =
+      this.stateValue === "connected" ? "room in the server's Receive Maximum" : "a connection";
+    flow.waiter?.reject(
+      new QueueFullError(
+        `the publish queue is full (${count} messages, ${this.queuedBytes} bytes waiting for ${waitingFor}; limits ${limits.maxMessages} / ${limits.maxBytes})`,
+      ),
+    );
+    return false;
   }
 
   /** Sends a QoS 1/2 flow now if the connection and the window allow, else queues it. */
@@ -811,7 +836,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     ) {
       return this.start(flow);
     }
-    if (this.stateValue !== "connected" && !this.checkOfflineRoom(flow)) return false;
+    // Waiting for the connection or for room in the window: the same bound either way.
+    if (!this.checkQueueRoom(flow)) return false;
     this.queue.push(flow);
     this.queuedBytes += flow.size;
     return true;

@@ -51,7 +51,10 @@ export class AbortedError extends MqttError {
   }
 }
 
-/** The offline queue is full: the message was not accepted (nothing is dropped silently). */
+/**
+ * The publish queue (what waits for a connection or for room in the server's Receive Maximum)
+ * is full: the message was not accepted (nothing is dropped silently).
+ */
 export class QueueFullError extends MqttError {
   constructor(message: string) {
     super("QUEUE_FULL", message);

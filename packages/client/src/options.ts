@@ -59,7 +59,12 @@ export interface ClientOptions {
   resubscribe?: boolean;
   /** Use topic aliases towards a 5.0 server that allows them (default true). */
   topicAliases?: boolean;
-  /** Messages published while offline: kept up to these bounds; QoS 0 only if `qos0`. */
+  /**
+   * The publish queue: QoS 1/2 publishes waiting for a connection or for room in the server's
+   * Receive Maximum, kept up to these bounds connected or not (default 1000 messages, 16 MiB
+   * of payload + topic); beyond, publish rejects with QueueFullError. QoS 0 is queued while
+   * offline only if `qos0`.
+   */
   offlineQueue?: { maxMessages?: number; maxBytes?: number; qos0?: boolean };
   /** Where unacknowledged QoS 1/2 publishes are kept (default: memory). */
   inflightStore?: InflightStore;

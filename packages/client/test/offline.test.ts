@@ -1,5 +1,8 @@
 // The offline queue: publishes made while the client reconnects wait, within bounds, and go out
-// once it is back; what does not fit is refused at once, and nothing else is lost.
+// once it is back; what does not fit is refused at once, and nothing else is lost. The same
+// queue, with the same bounds, holds what waits for room in the server's Receive Maximum while
+// connected.
+import { PublishCode } from "@myqtt/core";
 import { describe, expect, it } from "vitest";
 import {
   AbortedError,
@@ -9,7 +12,7 @@ import {
   QueueFullError,
   type Subscription,
 } from "../src/index.js";
-import { client, sleep } from "./helpers.js";
+import { client, sleep, startBroker } from "./helpers.js";
 import { FAST, nextContent, observedBroker, settle, track, until } from "./resilience-helpers.js";
 
 /**
@@ -223,5 +226,93 @@ describe("offline queue", () => {
     }
     expect(t.pub.state).toBe("closed");
     await expect(t.pub.publish("off/3", "c", { qos: 1 })).rejects.toBeInstanceOf(NotConnectedError);
+  });
+});
+
+describe("the publish queue while connected: the same bound as offline", () => {
+  /**
+   * Our broker announcing Receive Maximum `receiveMaximum` (5.0) that holds the PUBACK of
+   * every q/ publish until the test releases it, a subscriber on q/#, and a publisher.
+   */
+  async function heldWindow(
+    receiveMaximum: number,
+    offlineQueue: { maxMessages?: number; maxBytes?: number },
+  ) {
+    const held: Array<() => void> = [];
+    const server = await startBroker({ receiveMaximum }, (ctx) =>
+      ctx.setOnPublish((_ctx, _conn, msg) => {
+        if (!msg.topic.startsWith("q/")) return PublishCode.OK;
+        return new Promise((resolve) => held.push(() => resolve(PublishCode.OK)));
+      }),
+    );
+    const receiver = await client(server, { protocolVersion: 5 });
+    const subscription = await receiver.subscribe("q/#", { qos: 2 });
+    const pub = await client(server, { protocolVersion: 5, offlineQueue });
+    expect(pub.serverProperties.receiveMaximum).toBe(receiveMaximum);
+    /** Releases held acknowledgements until `done()`. */
+    const releaseUntil = async (done: () => boolean): Promise<void> => {
+      while (!done()) {
+        await until(() => held.length > 0 || done(), 2000, "a held publish");
+        held.shift()?.();
+        await sleep(5);
+      }
+    };
+    return { held, subscription, pub, releaseUntil };
+  }
+
+  it("maxMessages: publishes fired behind a full Receive Maximum beyond it reject at once with QueueFullError; the rest arrive once each", async () => {
+    const t = await heldWindow(2, { maxMessages: 5 });
+    const results = Array.from({ length: 10 }, (_, i) =>
+      settle(t.pub.publish(`q/${i}`, `m${i}`, { qos: ((i % 2) + 1) as 1 | 2 })),
+    );
+    // The broker holds the first (and reads no further from the publisher meanwhile).
+    await until(() => t.held.length === 1, 2000, "a publish held");
+    // Two in flight (the window), five queued (the bound), three refused: before anything
+    // was acknowledged.
+    const refused = await Promise.race([
+      Promise.all(results.slice(7)),
+      sleep(500).then(() => null),
+    ]);
+    expect(refused).not.toBeNull();
+    for (const r of refused!) {
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toBeInstanceOf(QueueFullError);
+    }
+    expect(t.pub.pendingPublishes).toBe(7);
+    let settled = 0;
+    for (const r of results.slice(0, 7)) void r.then(() => settled++);
+    await t.releaseUntil(() => settled === 7);
+    expect((await Promise.all(results.slice(0, 7))).map((r) => r.ok)).toEqual(Array(7).fill(true));
+    expect(await drain(t.subscription)).toEqual(["m0", "m1", "m2", "m3", "m4", "m5", "m6"]);
+    expect(t.pub.pendingPublishes).toBe(0);
+    // Room again once it drained.
+    const again = settle(t.pub.publish("q/again", "again", { qos: 1 }));
+    await t.releaseUntil(() => t.pub.pendingPublishes === 0);
+    expect((await again).ok).toBe(true);
+  });
+
+  it("maxBytes: what would overflow the queue behind the window is refused, what fits is kept", async () => {
+    // "q/N" + a 10-byte payload counts 13 bytes; 30 allowed. The first goes in flight.
+    const t = await heldWindow(1, { maxBytes: 30 });
+    const m0 = settle(t.pub.publish("q/0", "0123456789", { qos: 1 }));
+    const m1 = settle(t.pub.publish("q/1", "0123456789", { qos: 1 })); // 13
+    const m2 = settle(t.pub.publish("q/2", "0123456789", { qos: 2 })); // 26
+    const m3 = await settle(t.pub.publish("q/3", "0123456789", { qos: 1 })); // 39 > 30
+    const m4 = settle(t.pub.publish("q/4", "abcd", { qos: 1 })); // 33 > 30
+    const m5 = settle(t.pub.publish("q/5", "a", { qos: 2 })); // 30: fits
+    expect(m3.ok).toBe(false);
+    if (!m3.ok) expect(m3.error).toBeInstanceOf(QueueFullError);
+    const r4 = await m4;
+    expect(r4.ok).toBe(false);
+    if (!r4.ok) expect(r4.error).toBeInstanceOf(QueueFullError);
+    expect(t.pub.pendingPublishes).toBe(4);
+    await t.releaseUntil(() => t.pub.pendingPublishes === 0);
+    expect((await Promise.all([m0, m1, m2, m5])).map((r) => r.ok)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(await drain(t.subscription)).toEqual(["0123456789", "0123456789", "0123456789", "a"]);
   });
 });
