@@ -1,13 +1,20 @@
 import type { Timers } from "./timers.js";
 
 /**
- * Client keep alive: when nothing was sent for the keep alive period a PINGREQ goes out; when
- * no PINGRESP (or any packet) comes back within one more period the connection is declared
- * dead. Runs on injectable timers.
+ * Client keep alive, on injectable timers (K is the keep alive period).
+ *
+ * - A PINGREQ goes out when the client has sent nothing for K (the protocol asks for it,
+ *   [MQTT-3.1.2-23]), or has received nothing for K: a client that only sends (QoS 0, which
+ *   nothing answers) would otherwise never learn that the server stopped answering. A
+ *   connection busy both ways sends no PINGREQ.
+ * - After a PINGREQ, when no packet at all arrives within K, the connection is declared dead:
+ *   at most 2 × K after the last packet received.
  */
 export class KeepAlive {
   private timer: unknown = null;
+  /** When the unanswered PINGREQ went out (0: none is). */
   private pingSentAt = 0;
+  private receivedAt: number;
   private stopped = false;
 
   constructor(
@@ -16,7 +23,9 @@ export class KeepAlive {
     private readonly lastSentAt: () => number,
     private readonly ping: () => void,
     private readonly dead: () => void,
-  ) {}
+  ) {
+    this.receivedAt = timers.now();
+  }
 
   start(): void {
     if (this.periodMs > 0) this.schedule(this.periodMs);
@@ -24,6 +33,7 @@ export class KeepAlive {
 
   /** Anything arrived from the server: it is alive. */
   received(): void {
+    this.receivedAt = this.timers.now();
     this.pingSentAt = 0;
   }
 
@@ -41,22 +51,23 @@ export class KeepAlive {
   private tick(): void {
     this.timer = null;
     const now = this.timers.now();
+    const period = this.periodMs;
     if (this.pingSentAt !== 0) {
-      if (now - this.pingSentAt >= this.periodMs) {
+      if (now - this.pingSentAt >= period) {
         this.stop();
         this.dead();
         return;
       }
-      this.schedule(this.pingSentAt + this.periodMs - now);
+      this.schedule(this.pingSentAt + period - now);
       return;
     }
-    const idle = now - this.lastSentAt();
-    if (idle >= this.periodMs) {
+    const idle = Math.max(now - this.lastSentAt(), now - this.receivedAt);
+    if (idle >= period) {
       this.pingSentAt = now;
       this.ping();
-      this.schedule(this.periodMs);
+      this.schedule(period);
     } else {
-      this.schedule(this.periodMs - idle);
+      this.schedule(period - idle);
     }
   }
 }

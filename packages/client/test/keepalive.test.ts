@@ -1,20 +1,70 @@
-// Keep alive: the client pings an idle connection and drops a dead one, on real and fake clocks.
+// Keep alive: the client pings a connection idle in either direction and drops a dead one, on
+// real and fake clocks.
+import { createServer, connect as netConnect, type Socket } from "node:net";
 import { PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { ConnectionClosedError, connect, type MqttClient, TimeoutError } from "../src/index.js";
+import { SERVERS } from "./api-helpers.js";
 import { onCleanup, sleep } from "./helpers.js";
 import { FakeTimers, type RawServer, rawServer, until } from "./resilience-helpers.js";
 
-/** A raw server that answers PINGREQ with PINGRESP when `answer()` says so. */
+/**
+ * A raw server that answers PINGREQ with PINGRESP, and a QoS 1 PUBLISH with PUBACK, when
+ * `answer()` says so.
+ */
 async function pingServer(answer: () => boolean = () => true, serverKeepAlive?: number) {
   return rawServer({
     ...(serverKeepAlive !== undefined
       ? { connack: () => ({ properties: { serverKeepAlive } }) }
       : {}),
     onPacket: (conn, p) => {
-      if (p.type === PacketType.PINGREQ && answer()) conn.send({ type: PacketType.PINGRESP });
+      if (!answer()) return;
+      if (p.type === PacketType.PINGREQ) conn.send({ type: PacketType.PINGRESP });
+      if (p.type === PacketType.PUBLISH && p.qos === 1)
+        conn.send({ type: PacketType.PUBACK, packetId: p.packetId! });
     },
   });
+}
+
+/**
+ * A relay to 127.0.0.1:`port`; after `silence()` it stops passing what the server sends (no
+ * FIN, no RST: the client's bytes still reach the server, nothing comes back).
+ */
+async function silencingProxy(port: number) {
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = netConnect(port, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on("data", (d: Buffer) => upstream.write(d));
+    upstream.on("data", (d: Buffer) => {
+      if (!silent) client.write(d);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onCleanup(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no address");
+  return {
+    url: `mqtt://127.0.0.1:${address.port}`,
+    silence: (): void => {
+      silent = true;
+    },
+  };
 }
 
 function pingTimes(server: RawServer, connIndex = 0): number[] {
@@ -50,16 +100,35 @@ describe("keep alive on the real clock (keepAlive 1 s)", () => {
     expect(server.conns[0]!.closed).toBe(false);
   });
 
-  it("sends no PINGREQ while it keeps sending other packets", async () => {
+  it("sends no PINGREQ while packets keep going both ways", async () => {
     const server = await pingServer();
     const c = await connect(server.url, { keepAlive: 1, reconnect: false });
     onCleanup(() => c.destroy());
     for (let i = 0; i < 8; i++) {
       await sleep(250);
-      await c.publish("busy", String(i));
+      await c.publish("busy", String(i), { qos: 1 }); // the server answers with PUBACK
     }
     await until(() => server.received(PacketType.PUBLISH).length === 8, 1000, "8 PUBLISH");
     expect(pingTimes(server)).toEqual([]);
+    expect(c.connected).toBe(true);
+  });
+
+  it("a client that only sends (QoS 0) pings once per keepAlive of server silence, no more", async () => {
+    const server = await pingServer();
+    const c = await connect(server.url, { keepAlive: 1, reconnect: false });
+    onCleanup(() => c.destroy());
+    const connectedAt = server.conns[0]!.times[0]!;
+    for (let i = 0; i < 10; i++) {
+      await sleep(250);
+      await c.publish("busy", String(i));
+    }
+    // Nothing comes back for QoS 0: only the PINGRESP tells the server is there.
+    const pings = pingTimes(server);
+    expect(pings.length).toBe(2);
+    expect(pings[0]! - connectedAt).toBeGreaterThanOrEqual(900);
+    expect(pings[0]! - connectedAt).toBeLessThan(1400);
+    expect(pings[1]! - pings[0]!).toBeGreaterThanOrEqual(900);
+    expect(pings[1]! - pings[0]!).toBeLessThan(1400);
     expect(c.connected).toBe(true);
   });
 
@@ -100,6 +169,48 @@ describe("keep alive on the real clock (keepAlive 1 s)", () => {
     expect(c.connected).toBe(true);
   });
 });
+
+describe.each(SERVERS)(
+  "keep alive: a server gone silent behind a relay (%s, keepAlive 1 s)",
+  (_name, start) => {
+    it.each([4, 5] as const)(
+      "MQTT level %i: a client that keeps sending QoS 0 declares the connection dead within 2 × keepAlive",
+      async (protocolVersion) => {
+        const server = await start();
+        const proxy = await silencingProxy(server.port!);
+        const c = await connect(proxy.url, {
+          protocolVersion,
+          keepAlive: 1,
+          reconnect: { initialDelayMs: 60_000 },
+        });
+        onCleanup(() => c.destroy());
+        c.on("error", () => {});
+        let offline: { at: number; error: unknown } | null = null;
+        c.once("offline", (error) => {
+          offline = { at: Date.now(), error };
+        });
+        let sending = true;
+        const sender = (async () => {
+          for (let i = 0; sending; i++) {
+            await c.publish("ka/out", String(i)).catch(() => {});
+            await sleep(50);
+          }
+        })();
+        await sleep(1200); // alive: a PINGREQ went, its PINGRESP came back
+        expect(c.connected).toBe(true);
+        const silentAt = Date.now();
+        proxy.silence();
+        await until(() => offline !== null, 3000, "offline");
+        sending = false;
+        await sender;
+        const { at, error } = offline as unknown as { at: number; error: unknown };
+        // The last packet received came at or before the silence: dead at most 2 × keepAlive later.
+        expect(at - silentAt).toBeLessThanOrEqual(2300);
+        expect(error).toBeInstanceOf(TimeoutError);
+      },
+    );
+  },
+);
 
 describe("keep alive on a fake clock", () => {
   async function setup(options: {
@@ -143,16 +254,42 @@ describe("keep alive on a fake clock", () => {
     expect(t.events).toEqual([]);
   });
 
-  it("a packet sent meanwhile pushes the ping back", async () => {
+  it("a packet exchanged meanwhile pushes the ping back", async () => {
     const t = await setup({ keepAlive: 1 });
     await t.advance(600);
-    await t.c.publish("t", "x");
+    await t.c.publish("t", "x", { qos: 1 }); // sent, and PUBACK received, at 600
     await t.advance(400); // idle only 400 ms
     expect(t.pings()).toBe(0);
     await t.advance(599);
     expect(t.pings()).toBe(0);
     await t.advance(1); // idle 1000 ms
     await until(() => t.pings() === 1, 1000, "PINGREQ");
+  });
+
+  it("a client that keeps sending to a server gone silent pings one keepAlive after the last answer, and declares it dead one keepAlive later", async () => {
+    let answer = true;
+    const t = await setup({ keepAlive: 1, answer: () => answer });
+    await t.c.publish("t", "x", { qos: 1 }); // answered (PUBACK) at 0
+    answer = false;
+    /** Sends QoS 0 every 100 ms for `ms` (nothing ever idle on the client's side). */
+    const busy = async (ms: number): Promise<void> => {
+      for (let left = ms; left > 0; left -= 100) {
+        await t.c.publish("t", "q");
+        await t.advance(100);
+      }
+    };
+    await busy(900);
+    expect(t.pings()).toBe(0);
+    await busy(100); // 1000 ms without a packet from the server
+    await until(() => t.pings() === 1, 1000, "PINGREQ");
+    await busy(900);
+    expect(t.c.connected).toBe(true);
+    expect(t.events).toEqual([]);
+    await busy(100); // 1000 ms after the unanswered PINGREQ
+    await until(() => t.events.length > 0, 1000, "offline");
+    expect(t.events.map(([e]) => e)).toEqual(["offline"]);
+    expect(t.events[0]![2]).toBeInstanceOf(TimeoutError);
+    expect(t.pings()).toBe(1);
   });
 
   it("declares the server dead exactly one keepAlive after an unanswered PINGREQ", async () => {
