@@ -71,6 +71,11 @@ export interface PublishResult {
 export interface ClientEvents {
   /** Every message received (topic, payload, the whole Msg). */
   message: [topic: string, payload: Uint8Array, msg: Msg];
+  /**
+   * A QoS 0 message was not buffered for a Subscription whose buffer was full while the client
+   * read on for an answer from the server (also counted in `subscription.dropped`).
+   */
+  drop: [msg: Msg, subscription: Subscription];
   /** Connected (first time or again); `sessionPresent` from the CONNACK. */
   connect: [connack: ConnackPacket];
   /** Connected again after a loss. */
@@ -88,6 +93,16 @@ export interface ClientEvents {
 interface Waiter<T> {
   resolve: (value: T) => void;
   reject: (error: Error) => void;
+}
+
+/** The PUBACK / PUBREC of a received QoS 1/2 message, not sent yet. */
+interface PendingAck {
+  qos: 1 | 2;
+  packetId: number;
+  /** The connection it belongs to: on a later one the id may mean another message. */
+  link: Link | null;
+  /** Whether it may go (its message was taken); it still waits for those before it. */
+  ready: boolean;
 }
 
 /** A QoS 1/2 publish on its way: queued, or in flight with a packet id. */
@@ -140,6 +155,13 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   private readonly subscriptions = new Set<Subscription>();
   private nextSubscriptionId = 1;
   private readonly incomingQoS2 = new Set<number>();
+  /**
+   * Acknowledgements of received QoS 1/2 messages not sent yet, in the order the messages
+   * arrived (they go out in that order [MQTT-4.6.0-2], [MQTT-4.6.0-3]).
+   */
+  private readonly unacked: PendingAck[] = [];
+  /** Resumes reading (paused for a full Subscription) when the client starts waiting for an answer. */
+  private wakeReading: (() => void) | null = null;
   private lastPacketId = 0;
   private reconnectTimer: unknown = null;
   /** The close was completed (pending work failed, subscriptions ended, "close" emitted). */
@@ -384,6 +406,10 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.keepAlive = null;
     this.outboundAliases = null;
     this.inboundAliases = null;
+    // Acknowledgements of ours belong to the closed connection (the server sends those
+    // messages again on a resumed session).
+    this.unacked.length = 0;
+    this.wakeReading = null;
     // Acknowledgements that can no longer come.
     const closed = new ConnectionClosedError(
       "the connection closed",
@@ -516,37 +542,175 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     const packetId = p.packetId ?? 0;
     if (p.qos === 2 && this.incomingQoS2.has(packetId)) {
       // Already delivered; the server did not get our PUBREC [MQTT-4.3.3-9].
-      this.sendOrClose({ type: PacketType.PUBREC, packetId });
+      this.acknowledge(2, packetId, undefined);
+      return undefined;
+    }
+    if (p.qos !== 0 && this.unacked.length >= this.unackedLimit()) {
+      // More unacknowledged QoS 1/2 messages than the server may send: it ignores its
+      // in-flight window. Not taken (nor acknowledged): a resumed session sends it again.
+      this.closeWith(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED);
       return undefined;
     }
     const msg = new Msg(topic === p.topic ? p : { ...p, topic });
     // Recorded at delivery: a resent copy on a resumed session is then recognised.
     if (p.qos === 2) this.incomingQoS2.add(packetId);
-    const held = this.dispatch(msg);
-    const link = this.link;
-    const ack = (): void => {
-      // An ack belongs to its connection: on a later one the id may mean another message
-      // (the server resends what it still holds on a resumed session).
-      if (this.link !== link) return;
-      if (p.qos === 1) this.sendOrClose({ type: PacketType.PUBACK, packetId });
-      else if (p.qos === 2) this.sendOrClose({ type: PacketType.PUBREC, packetId });
-    };
-    if (held === undefined) {
-      ack();
-      return undefined;
-    }
-    // A reader is behind: reading pauses, and the ack waits until the message is taken.
-    return held.then(ack);
+    // A Subscription may be full (its reader is behind). While the client waits for an answer
+    // from the server (a publish, subscribe, ping... perhaps awaited by that very reader) it
+    // reads on, or the answer could never arrive: a QoS 1/2 message for a full Subscription is
+    // buffered with its acknowledgement withheld until the reader takes it (the server's
+    // in-flight window bounds how many), a QoS 0 one is dropped. Otherwise reading pauses.
+    const readOn = this.awaitingAnswer();
+    this.deferred = null;
+    const held = this.dispatch(msg, readOn);
+    if (p.qos !== 0) this.acknowledge(p.qos, packetId, held);
+    const deferred = this.deferred as Subscription[] | null;
+    if (deferred === null && (held === undefined || readOn)) return undefined;
+    this.deferred = null;
+    return this.pauseReading(held, msg, deferred);
   }
 
-  /** Hands a message to listeners and subscriptions; a promise while one of them is full. */
-  private dispatch(msg: Msg): Promise<unknown> | undefined {
+  /**
+   * Full Subscriptions a QoS 0 message waits for while reading is paused (set by dispatch):
+   * it joins them once they drained, or is dropped for them if the client reads on meanwhile.
+   */
+  private deferred: Subscription[] | null = null;
+
+  /**
+   * Whether an answer from the server is awaited: a QoS 1/2 publish in flight, a SUBACK or
+   * UNSUBACK, a PINGRESP of ping(), an AUTH, the response to a request().
+   */
+  private awaitingAnswer(): boolean {
+    return (
+      this.sentCount > 0 ||
+      this.acks.size > 0 ||
+      this.pings.length > 0 ||
+      this.reauth !== null ||
+      (this.responses?.waiting ?? 0) > 0
+    );
+  }
+
+  /**
+   * The most received QoS 1/2 messages a server may leave unacknowledged: the Receive Maximum
+   * the client announced (5.0), else the packet identifiers it can use at once. One more
+   * closes the connection (5.0: DISCONNECT 0x93 Receive Maximum exceeded).
+   */
+  private unackedLimit(): number {
+    return this.options.protocolVersion === 5
+      ? (this.options.properties?.receiveMaximum ?? 65_535)
+      : 65_535;
+  }
+
+  /**
+   * Reading pauses until the readers behind took their messages (`held`, and the `deferred`
+   * Subscriptions `msg` waits to join), or the client waits for an answer: then `msg` is
+   * dropped for the Subscriptions still full.
+   */
+  private pauseReading(
+    held: Promise<unknown> | undefined,
+    msg: Msg,
+    deferred: Subscription[] | null,
+  ): Promise<unknown> {
+    const keepAlive = this.keepAlive;
+    keepAlive?.readingPaused(true);
+    return new Promise<unknown>((resolve) => {
+      let resumed = false;
+      const resume = (woken: boolean): void => {
+        if (resumed) return;
+        resumed = true;
+        if (this.wakeReading === wake) this.wakeReading = null;
+        keepAlive?.readingPaused(false);
+        // Not within the call that woke it (a publish, say): the channel waits for this.
+        if (deferred === null) resolve(undefined);
+        else resolve(Promise.resolve().then(() => this.deliverDeferred(msg, deferred, woken)));
+      };
+      const wake = (): void => resume(true);
+      this.wakeReading = wake;
+      const waits: Promise<unknown>[] = held === undefined ? [] : [held];
+      if (deferred !== null) for (const sub of deferred) waits.push(sub.whenDrained());
+      Promise.all(waits).then(
+        () => resume(false),
+        () => resume(false),
+      );
+    });
+  }
+
+  /** A QoS 0 message joins the Subscriptions it waited for (dropped where still full, woken). */
+  private deliverDeferred(
+    msg: Msg,
+    subs: Subscription[],
+    woken: boolean,
+  ): Promise<unknown> | undefined {
     let held: Promise<unknown>[] | null = null;
+    let dropped: Subscription[] | null = null;
+    for (const sub of subs) {
+      if (woken && sub.full) {
+        (dropped ??= []).push(sub);
+        continue;
+      }
+      const wait = sub.push(msg);
+      if (wait !== undefined) (held ??= []).push(wait);
+    }
+    if (dropped !== null) this.reportDropped(msg, dropped);
+    if (held === null || this.awaitingAnswer()) return undefined;
+    // A tiny buffer is full again: pause again.
+    return this.pauseReading(Promise.all(held), msg, null);
+  }
+
+  /** The client now waits for an answer: reading, if paused for a reader, goes on. */
+  private expectAnswer(): void {
+    this.wakeReading?.();
+  }
+
+  /**
+   * Acknowledges a received QoS 1/2 message once `held` settles (at once when undefined), in
+   * the order the messages arrived.
+   */
+  private acknowledge(qos: 1 | 2, packetId: number, held: Promise<unknown> | undefined): void {
+    if (held === undefined && this.unacked.length === 0) {
+      this.sendAck(qos, packetId);
+      return;
+    }
+    const entry: PendingAck = { qos, packetId, link: this.link, ready: held === undefined };
+    this.unacked.push(entry);
+    held?.then(() => {
+      entry.ready = true;
+      this.flushAcks();
+    });
+  }
+
+  private flushAcks(): void {
+    const unacked = this.unacked;
+    let n = 0;
+    while (n < unacked.length && unacked[n]!.ready) {
+      const entry = unacked[n++]!;
+      if (entry.link === this.link) this.sendAck(entry.qos, entry.packetId);
+    }
+    if (n > 0) unacked.splice(0, n);
+  }
+
+  private sendAck(qos: 1 | 2, packetId: number): void {
+    this.sendOrClose({ type: qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId });
+  }
+
+  /**
+   * Hands a message to listeners and subscriptions; a promise while one of them is full. A
+   * QoS 0 message for a full Subscription is dropped for it when the client reads on
+   * (`readOn`), else it waits for room there (`this.deferred`).
+   */
+  private dispatch(msg: Msg, readOn: boolean): Promise<unknown> | undefined {
+    let held: Promise<unknown>[] | null = null;
+    let dropped: Subscription[] | null = null;
+    const qos0 = msg.qos === 0;
     const ids = msg.properties.subscriptionIdentifiers;
     if (ids !== undefined && ids.length > 0) {
       // Identifier → filters → every Subscription on them: two Subscriptions on one filter
       // share the identifier the server holds for it.
       this.filters.forEachByIdentifiers(ids, msg.topic, (sub) => {
+        if (qos0 && sub.full) {
+          if (readOn) (dropped ??= []).push(sub);
+          else (this.deferred ??= []).push(sub);
+          return;
+        }
         const wait = sub.push(msg);
         if (wait !== undefined) (held ??= []).push(wait);
       });
@@ -560,10 +724,16 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
           continue; // it would have come with its identifier
         }
         if (!sub.matches(msg.topic)) continue;
+        if (qos0 && sub.full) {
+          if (readOn) (dropped ??= []).push(sub);
+          else (this.deferred ??= []).push(sub);
+          continue;
+        }
         const wait = sub.push(msg);
         if (wait !== undefined) (held ??= []).push(wait);
       }
     }
+    if (dropped !== null) this.reportDropped(msg, dropped);
     if (this.listenerCount("message") > 0) {
       try {
         this.emit("message", msg.topic, msg.payload, msg);
@@ -573,6 +743,18 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       }
     }
     return held === null ? undefined : Promise.all(held);
+  }
+
+  private reportDropped(msg: Msg, subscriptions: Subscription[]): void {
+    for (const sub of subscriptions) {
+      sub.drop();
+      if (this.listenerCount("drop") === 0) continue;
+      try {
+        this.emit("drop", msg, sub);
+      } catch (error) {
+        this.emitError(error instanceof Error ? error : new Error(describe(error)));
+      }
+    }
   }
 
   private onPubrel(p: AckPacket): void {
@@ -686,6 +868,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     return new Promise((resolve, reject) => {
       this.reauth = { resolve, reject };
       this.reauthStep = 0;
+      this.expectAnswer();
       const properties =
         data === undefined
           ? { authenticationMethod: auth.method }
@@ -858,6 +1041,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     // It counts against the window from now on, sent or waiting for the store.
     flow.sent = true;
     this.sentCount++;
+    this.expectAnswer();
     const generation = ++flow.generation;
     this.afterStore(this.persist(flow), () => {
       if (flow.generation !== generation || !flow.sent || this.inflight.get(id) !== flow) return;
@@ -974,6 +1158,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         flow.sent = true;
         this.sentCount++;
         this.unsentCount--;
+        this.expectAnswer();
         // Behind any store write still running: nothing goes out before its state is stored.
         const generation = ++flow.generation;
         this.afterStore(undefined, () => {
@@ -1209,6 +1394,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (packetId === 0) return Promise.reject(new NotConnectedError("no packet id is free"));
     return new Promise((resolve, reject) => {
       this.acks.set(packetId, { resolve, reject });
+      this.expectAnswer();
       signal?.addEventListener(
         "abort",
         () => {
@@ -1230,6 +1416,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (this.stateValue !== "connected") return Promise.reject(new NotConnectedError());
     return new Promise((resolve, reject) => {
       this.pings.push({ resolve, reject });
+      this.expectAnswer();
       if (!this.sendOrClose({ type: PacketType.PINGREQ })) {
         this.pings.pop();
         reject(new NotConnectedError());

@@ -9,12 +9,16 @@ import type { Timers } from "./timers.js";
  *   connection busy both ways sends no PINGREQ.
  * - After a PINGREQ, when no packet at all arrives within K, the connection is declared dead:
  *   at most 2 × K after the last packet received.
+ * - While reading is paused for a slow reader, silence proves nothing: a PINGREQ still goes out
+ *   when the client sent nothing for K (the server needs it), but nobody is declared dead, and
+ *   silence is measured again from the moment reading resumes.
  */
 export class KeepAlive {
   private timer: unknown = null;
   /** When the unanswered PINGREQ went out (0: none is). */
   private pingSentAt = 0;
   private receivedAt: number;
+  private paused = false;
   private stopped = false;
 
   constructor(
@@ -37,6 +41,17 @@ export class KeepAlive {
     this.pingSentAt = 0;
   }
 
+  /** Reading from the server paused (a reader is behind) or resumed. */
+  readingPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    if (paused) return;
+    // Silence counts from now; the timer due is never later than the new deadlines.
+    const now = this.timers.now();
+    this.receivedAt = now;
+    if (this.pingSentAt !== 0) this.pingSentAt = now;
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
@@ -52,6 +67,17 @@ export class KeepAlive {
     this.timer = null;
     const now = this.timers.now();
     const period = this.periodMs;
+    const sentIdle = now - this.lastSentAt();
+    if (this.paused) {
+      if (sentIdle >= period) {
+        if (this.pingSentAt === 0) this.pingSentAt = now;
+        this.ping();
+        this.schedule(period);
+      } else {
+        this.schedule(period - sentIdle);
+      }
+      return;
+    }
     if (this.pingSentAt !== 0) {
       if (now - this.pingSentAt >= period) {
         this.stop();
@@ -61,7 +87,7 @@ export class KeepAlive {
       this.schedule(this.pingSentAt + period - now);
       return;
     }
-    const idle = Math.max(now - this.lastSentAt(), now - this.receivedAt);
+    const idle = Math.max(sentIdle, now - this.receivedAt);
     if (idle >= period) {
       this.pingSentAt = now;
       this.ping();

@@ -68,7 +68,12 @@ export interface ClientOptions {
   offlineQueue?: { maxMessages?: number; maxBytes?: number; qos0?: boolean };
   /** Where unacknowledged QoS 1/2 publishes are kept (default: memory). */
   inflightStore?: InflightStore;
-  /** Messages a subscription buffers for a slow reader before the client stops reading (default 1000). */
+  /**
+   * Messages a subscription buffers for a slow reader before the client stops reading (default
+   * 1000). While the client waits for an answer from the server it reads on instead: QoS 1/2
+   * messages past the bound are buffered unacknowledged (the server's in-flight window bounds
+   * them), QoS 0 ones are dropped (`subscription.dropped`, the "drop" event).
+   */
   subscriptionBuffer?: number;
   /**
    * A "message" listener registered before the first CONNECT: a persistent session's queued

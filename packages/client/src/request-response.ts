@@ -26,6 +26,11 @@ export class RequestResponse {
     private readonly timers: Timers,
   ) {}
 
+  /** Requests waiting for their response. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   async request(
     topic: string,
     payload: string | Uint8Array,

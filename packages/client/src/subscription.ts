@@ -28,8 +28,11 @@ export interface SubscriptionOwner {
 /**
  * The messages of one subscribe call: an async iterable (`for await (const msg of sub)`),
  * with `unsubscribe()` and `Symbol.asyncDispose`. It buffers up to a bound for a slow reader;
- * beyond it the client stops reading from the server until the reader catches up, so nothing
- * is dropped.
+ * beyond it the client stops reading from the server until the reader catches up, unless the
+ * client waits for an answer from the server (a publish, subscribe, ping... awaited in the
+ * loop body): then it reads on, withholds the acknowledgement of the QoS 1/2 messages it
+ * buffers past the bound (the server's in-flight window bounds them) and drops the QoS 0
+ * messages past it (counted in `dropped`, reported by the client's "drop" event).
  */
 export class Subscription implements AsyncIterable<Msg> {
   /** The granted QoS (or failure code) of each filter, in order. */
@@ -38,6 +41,7 @@ export class Subscription implements AsyncIterable<Msg> {
   private readonly waiters: Array<(result: IteratorResult<Msg>) => void> = [];
   private done = false;
   private drainWaiters: Array<() => void> = [];
+  private droppedCount = 0;
   /** The patterns matched against topics (shared prefixes taken off). */
   private readonly patterns: string[];
 
@@ -70,7 +74,34 @@ export class Subscription implements AsyncIterable<Msg> {
     return this.buffer.length;
   }
 
-  /** @internal Hands a message over; returns a promise while the buffer is over its bound. */
+  /**
+   * QoS 0 messages not buffered because the buffer was full while the client read on for an
+   * answer from the server.
+   */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** @internal Whether the buffer is at its bound (a message for it would go past it). */
+  get full(): boolean {
+    return this.iterate && !this.done && this.buffer.length >= this.limit;
+  }
+
+  /** @internal Resolves once the reader took the buffer down to half its bound (now if not full). */
+  whenDrained(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** @internal A QoS 0 message for this Subscription was dropped (the buffer was full). */
+  drop(): void {
+    this.droppedCount++;
+  }
+
+  /**
+   * @internal Hands a message over; returns a promise while the buffer is at or over its
+   * bound, settled once the reader took it down to half the bound (or the iteration ended).
+   */
   push(msg: Msg): Promise<void> | undefined {
     if (this.done || !this.iterate) return undefined;
     const waiter = this.waiters.shift();

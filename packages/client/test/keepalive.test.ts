@@ -292,6 +292,57 @@ describe("keep alive on a fake clock", () => {
     expect(t.pings()).toBe(1);
   });
 
+  it("while reading is paused for a slow reader, silence is not held against the server", async () => {
+    // A raw server: SUBACK, then 20 QoS 0 messages; it answers PINGREQ only when told.
+    let answer = false;
+    const server = await rawServer({
+      onPacket: (conn, p) => {
+        if (p.type === PacketType.PINGREQ && answer) conn.send({ type: PacketType.PINGRESP });
+        if (p.type !== PacketType.SUBSCRIBE) return;
+        conn.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: [0] });
+        for (let n = 1; n <= 20; n++)
+          conn.send({
+            type: PacketType.PUBLISH,
+            topic: "ka/t",
+            payload: Buffer.from(String(n)),
+            qos: 0,
+            retain: false,
+            dup: false,
+          });
+      },
+    });
+    const timers = new FakeTimers();
+    const c = await connect(server.url, {
+      keepAlive: 1,
+      reconnect: false,
+      subscriptionBuffer: 10,
+      timers,
+    });
+    onCleanup(() => c.destroy());
+    const events = track(c);
+    const sub = await c.subscribe("ka/#");
+    await until(() => sub.buffered === 10, 1000, "a full buffer: reading paused");
+    // The reader stalls for 10 keepAlive periods: PINGREQs go out (the server needs them) but
+    // their PINGRESP cannot be read yet: nobody is declared dead.
+    for (let i = 0; i < 10; i++) {
+      timers.advance(1000);
+      await sleep(10);
+    }
+    expect(server.received(PacketType.PINGREQ).length).toBeGreaterThan(0);
+    expect(events).toEqual([]);
+    expect(c.connected).toBe(true);
+    // The reader catches up; from then on silence counts again.
+    answer = true;
+    for (let n = 0; n < 20; n++) await sub.next();
+    const before = server.received(PacketType.PINGREQ).length;
+    timers.advance(1000);
+    await until(() => server.received(PacketType.PINGREQ).length > before, 1000, "PINGREQ");
+    timers.advance(999);
+    await sleep(30);
+    expect(c.connected).toBe(true);
+    expect(events).toEqual([]);
+  });
+
   it("declares the server dead exactly one keepAlive after an unanswered PINGREQ", async () => {
     const t = await setup({ keepAlive: 1, answer: () => false });
     await t.advance(1000);
