@@ -54,6 +54,8 @@ export class Broker {
   readonly subscriptions = new SubscriptionTrie<Subscription>();
   /** Messages held for later, counted against maxTotalMessageBytes. */
   readonly memory = new MessageMemory();
+  /** The message being routed: its QoS 0 encodings are shared by its plain receivers. */
+  fanningOut: BrokerMessage | null = null;
   readonly retained = new RetainedStore(this.memory);
   readonly stats: BrokerStats = {
     messagesReceived: 0,
@@ -216,7 +218,17 @@ export class Broker {
         this.write({ op: "retain", message: toStored(msg) });
       }
     }
-    return this.router.route(msg);
+    const outer = this.fanningOut;
+    this.fanningOut = msg;
+    try {
+      return this.router.route(msg);
+    } finally {
+      this.fanningOut = outer;
+      // The encodings shared by this fan-out go with it: a message held for later must keep
+      // no more than it is counted for (two encodings would nearly triple it).
+      msg.encodedV4 = undefined;
+      msg.encodedV5 = undefined;
+    }
   }
 
   /** Hands one delivery to a session: sent, queued, or dropped by the session's limits. */

@@ -1,5 +1,5 @@
 import type { StoredDelivery, StoredMessage } from "@myqtt/storage";
-import type { BrokerMessage } from "./message.js";
+import { type BrokerMessage, messageSize } from "./message.js";
 import type { Outgoing, Pending } from "./session.js";
 
 // Conversions between the broker's objects and what storage holds.
@@ -35,7 +35,7 @@ export function fromStored(m: StoredMessage): BrokerMessage {
     properties: m.properties ?? undefined,
     expiresAt: m.expiresAt,
     publisher: m.publisher,
-    size: m.payload.length + m.topic.length + 16,
+    size: messageSize(m.topic, m.payload, m.properties),
     holders: 0,
   };
   msg[STORED] = m;

@@ -221,10 +221,14 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       if (this.channel.bufferedOutgoing > this.broker.options.maxOutgoingBytes) return false;
       if (msg.expiresAt !== 0 && isExpired(msg, Date.now())) return false;
       if (!retain && subscriptionIds === null && msg.expiresAt === 0 && !aliasing) {
-        // Encoded once, copied to every plain receiver of this message.
-        const bytes = v5
-          ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, true))
-          : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false));
+        // Encoded once, copied to every plain receiver of the message being routed; a queued
+        // one is encoded on its own, or its message would keep the encoding while held.
+        const bytes =
+          msg !== this.broker.fanningOut
+            ? sharedQoS0Encoding(msg, v5)
+            : v5
+              ? (msg.encodedV5 ??= sharedQoS0Encoding(msg, true))
+              : (msg.encodedV4 ??= sharedQoS0Encoding(msg, false));
         return this.sendOrDrop(bytes);
       }
     }

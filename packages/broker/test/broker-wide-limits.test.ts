@@ -2,9 +2,12 @@
 // outlives its client, how much all subscriptions and all held messages take together.
 // Without them, clients that open persistent sessions one after another can run the broker
 // out of memory, each within its own per-session limits.
-import { type ConnectPacket, PacketType } from "@myqtt/codec";
+import { type ConnectPacket, encode, PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { configureBroker } from "../src/index.js";
+import { messageSize } from "../src/message.js";
+import { HOLD_BYTES, MESSAGE_BYTES } from "../src/message-memory.js";
+import { SUBSCRIPTION_BYTES, subscriptionCost, WILDCARD_LEVEL_BYTES } from "../src/session.js";
 import { pub, receivePublishes } from "./flow-helpers.js";
 import { client, RawClient, sleep, startBroker, type TestBroker, until } from "./helpers.js";
 import {
@@ -155,14 +158,18 @@ describe("maxTotalSubscriptionBytes", () => {
 });
 
 describe("maxTotalMessageBytes", () => {
-  // 1000-byte payloads on 4-byte topics: each message counts 1020 bytes, and 64 per hold.
+  // 1000-byte payloads on 4-byte topics: each message counts 1020 bytes and MESSAGE_BYTES,
+  // and HOLD_BYTES per hold.
   const payload = (n: number): Buffer => Buffer.alloc(1000, 0x30 + n);
-  const HELD_ONCE = 1020 + 64;
+  const HELD_ONCE = 1020 + MESSAGE_BYTES + HOLD_BYTES;
+  // Room for two messages held twice each (the first test) or once (the retained ones), not
+  // for a third held once.
+  const BUDGET = 2 * (HELD_ONCE + HOLD_BYTES) + HELD_ONCE / 2;
 
   it.each(BOTH)(
     "drops deliveries beyond it for every session, counts a shared message once, frees on ack (level %i)",
     async (v) => {
-      const broker = await startBroker({ maxTotalMessageBytes: 3000 });
+      const broker = await startBroker({ maxTotalMessageBytes: BUDGET });
       const memory = brokerOf(broker).memory;
       for (const id of ["mb-a", "mb-b"]) {
         const raw = await rawConnected(broker, v, persistent(v, id));
@@ -174,9 +181,9 @@ describe("maxTotalMessageBytes", () => {
         publisher.send(pub("mb/x", payload(n), 1, { packetId: n }));
         expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: n });
       }
-      // Two messages, each queued for both sessions: 2 × (1020 + 64 + 64). The third would
-      // take 1084 more: it and the fourth are dropped for both.
-      expect(memory.bytes).toBe(2 * (HELD_ONCE + 64));
+      // Two messages, each queued for both sessions: 2 × (HELD_ONCE + HOLD_BYTES). The third
+      // would take HELD_ONCE more: it and the fourth are dropped for both.
+      expect(memory.bytes).toBe(2 * (HELD_ONCE + HOLD_BYTES));
       const sessions = brokerOf(broker).sessions;
       expect(sessions.get("mb-a")?.dropped).toBe(2);
       expect(sessions.get("mb-b")?.dropped).toBe(2);
@@ -207,7 +214,7 @@ describe("maxTotalMessageBytes", () => {
   );
 
   it("keeps a retained message beyond it from being retained, still delivering it", async () => {
-    const broker = await startBroker({ maxTotalMessageBytes: 3000 });
+    const broker = await startBroker({ maxTotalMessageBytes: BUDGET });
     const memory = brokerOf(broker).memory;
     const live = await client(broker);
     const seen: string[] = [];
@@ -226,7 +233,10 @@ describe("maxTotalMessageBytes", () => {
     await publisher.publishAsync("rt/2", payload(7), { qos: 1, retain: true });
     expect(Buffer.from(retained.get("rt/2")!.payload)[0]).toBe(0x37);
     // ...and one too large even so clears the topic rather than leave a stale message there.
-    await publisher.publishAsync("rt/2", Buffer.alloc(2000), { qos: 1, retain: true });
+    await publisher.publishAsync("rt/2", Buffer.alloc(BUDGET - HELD_ONCE), {
+      qos: 1,
+      retain: true,
+    });
     expect([...retained.topics()]).toEqual(["rt/1"]);
     expect(memory.bytes).toBe(HELD_ONCE);
 
@@ -239,14 +249,98 @@ describe("maxTotalMessageBytes", () => {
 
   it("a retained message that replaced one beyond it leaves none in storage either", async () => {
     const dir = await tempDir();
-    const first = await fileBroker(dir, { maxTotalMessageBytes: 3000 });
+    const first = await fileBroker(dir, { maxTotalMessageBytes: BUDGET });
     const publisher = await client(first);
     await publisher.publishAsync("rs/x", payload(1), { qos: 1, retain: true });
-    await publisher.publishAsync("rs/x", Buffer.alloc(4000), { qos: 1, retain: true });
+    await publisher.publishAsync("rs/x", Buffer.alloc(BUDGET), { qos: 1, retain: true });
     expect(brokerOf(first).retained.size).toBe(0);
     await publisher.endAsync();
     await first.stop();
-    const second = await fileBroker(dir, { maxTotalMessageBytes: 3000 });
+    const second = await fileBroker(dir, { maxTotalMessageBytes: BUDGET });
     expect(brokerOf(second).retained.size).toBe(0);
+  });
+});
+
+// The budgets bound memory only if what is counted is what is kept: found by measuring the
+// heap, 128-level wildcard filters took 40 times what they were counted for, user properties
+// were not counted at all, and a held message kept the network chunk it arrived in.
+describe("what the broker-wide budgets count", () => {
+  it("counts a wildcard filter for each level of its trie path, a two-byte filter twice", () => {
+    expect(subscriptionCost("a/b/c")).toBe(SUBSCRIPTION_BYTES + 5);
+    expect(subscriptionCost("a/\u20ac")).toBe(SUBSCRIPTION_BYTES + 2 * 3);
+    expect(subscriptionCost("a/+/c")).toBe(SUBSCRIPTION_BYTES + 5 + 3 * WILDCARD_LEVEL_BYTES);
+    // The group is not in the trie: `a/#` is two levels.
+    expect(subscriptionCost("$share/g/a/#")).toBe(
+      SUBSCRIPTION_BYTES + 12 + 2 * WILDCARD_LEVEL_BYTES,
+    );
+  });
+
+  it.each(BOTH)("refuses deep wildcard filters by what they take (level %i)", async (v) => {
+    const deep = (n: number): string => `d${n}/${"a/".repeat(126)}#`;
+    const broker = await startBroker({ maxTotalSubscriptionBytes: 2 * subscriptionCost(deep(1)) });
+    const raw = await rawConnected(broker, v, { clientId: "deep" });
+    expect(await subscribe(raw, 1, [deep(1), deep(2), deep(3)])).toEqual([
+      1,
+      1,
+      v === 5 ? 0x97 : 0x80,
+    ]);
+    expect(brokerOf(broker).subscriptionBytes).toBe(2 * subscriptionCost(deep(1)));
+  });
+
+  it("counts the properties a message carries to 5.0 subscribers", () => {
+    const one = new Uint8Array(1);
+    expect(messageSize("t", one, undefined)).toBe(1 + 1 + 16);
+    expect(messageSize("t\u20ac", one, undefined)).toBe(1 + 2 * 2 + 16);
+    expect(
+      messageSize("t", one, {
+        userProperties: [["a", "bc"]],
+        correlationData: new Uint8Array(10),
+        contentType: "c",
+        responseTopic: "r",
+      }),
+    ).toBe(1 + 1 + 16 + 112 + 3 + 10 + 1 + 1);
+  });
+
+  it("holds a queued message's user properties to maxQueuedBytes", async () => {
+    const broker = await startBroker({ maxQueuedBytes: 20_000 });
+    const away = await rawConnected(broker, 4, persistent(4, "up-away"));
+    expect(await subscribe(away, 1, ["up/#"])).toEqual([1]);
+    await leave(broker, away, "up-away");
+    const publisher = await rawConnected(broker, 5);
+    const big = { userProperties: [["k", "v".repeat(30_000)]] as [string, string][] };
+    publisher.send(pub("up/x", "p", 1, { packetId: 1, properties: big }));
+    expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 1 });
+    publisher.send(
+      pub("up/x", "p", 1, { packetId: 2, properties: { userProperties: [["k", "v"]] } }),
+    );
+    expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 2 });
+    const session = brokerOf(broker).sessions.get("up-away")!;
+    expect(session.dropped).toBe(1);
+    expect(session.queueLength).toBe(1);
+  });
+
+  it("keeps a held message's own bytes, not its packet's chunk or shared encodings", async () => {
+    const broker = await startBroker();
+    const away = await rawConnected(broker, 4, persistent(4, "ch-away"));
+    expect(await subscribe(away, 1, ["ch/#"])).toEqual([1]);
+    await leave(broker, away, "ch-away");
+    const live = await rawConnected(broker, 4);
+    live.send({
+      type: PacketType.SUBSCRIBE,
+      packetId: 1,
+      subscriptions: [{ topicFilter: "ch/#", qos: 0 }],
+    });
+    expect(await live.next()).toMatchObject({ type: PacketType.SUBACK, reasonCodes: [0] });
+    // Two packets in one write: the small message's payload arrives as a view into the chunk.
+    const publisher = await rawConnected(broker, 4);
+    const small = encode(pub("ch/x", "tiny", 1, { packetId: 1 }), { protocolVersion: 4 });
+    const junk = encode(pub("junk", new Uint8Array(30_000), 0), { protocolVersion: 4 });
+    publisher.write(Buffer.concat([small, junk]));
+    expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 1 });
+    expect(await live.next()).toMatchObject({ type: PacketType.PUBLISH, topic: "ch/x" });
+    const held = brokerOf(broker).sessions.get("ch-away")!.queue![0]!.msg;
+    expect(Buffer.from(held.payload).toString()).toBe("tiny");
+    expect(held.payload.buffer.byteLength).toBe(4);
+    expect(held.encodedV4).toBeUndefined();
   });
 });
