@@ -153,6 +153,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   private readonly pings: Waiter<void>[] = [];
   private readonly filters = new FilterRegistry();
   private readonly subscriptions = new Set<Subscription>();
+  /** Iterations over every message received (messages()): they have no filter of their own. */
+  private readonly everything = new Set<Subscription>();
   private nextSubscriptionId = 1;
   private readonly incomingQoS2 = new Set<number>();
   /**
@@ -701,19 +703,20 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     let held: Promise<unknown>[] | null = null;
     let dropped: Subscription[] | null = null;
     const qos0 = msg.qos === 0;
+    const offer = (sub: Subscription): void => {
+      if (qos0 && sub.full) {
+        if (readOn) (dropped ??= []).push(sub);
+        else (this.deferred ??= []).push(sub);
+        return;
+      }
+      const wait = sub.push(msg);
+      if (wait !== undefined) (held ??= []).push(wait);
+    };
     const ids = msg.properties.subscriptionIdentifiers;
     if (ids !== undefined && ids.length > 0) {
       // Identifier → filters → every Subscription on them: two Subscriptions on one filter
       // share the identifier the server holds for it.
-      this.filters.forEachByIdentifiers(ids, msg.topic, (sub) => {
-        if (qos0 && sub.full) {
-          if (readOn) (dropped ??= []).push(sub);
-          else (this.deferred ??= []).push(sub);
-          return;
-        }
-        const wait = sub.push(msg);
-        if (wait !== undefined) (held ??= []).push(wait);
-      });
+      this.filters.forEachByIdentifiers(ids, msg.topic, offer);
     } else if (this.subscriptions.size > 0) {
       for (const sub of this.subscriptions) {
         if (
@@ -723,16 +726,10 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         ) {
           continue; // it would have come with its identifier
         }
-        if (!sub.matches(msg.topic)) continue;
-        if (qos0 && sub.full) {
-          if (readOn) (dropped ??= []).push(sub);
-          else (this.deferred ??= []).push(sub);
-          continue;
-        }
-        const wait = sub.push(msg);
-        if (wait !== undefined) (held ??= []).push(wait);
+        if (sub.matches(msg.topic)) offer(sub);
       }
     }
+    for (const sub of this.everything) offer(sub);
     if (dropped !== null) this.reportDropped(msg, dropped);
     if (this.listenerCount("message") > 0) {
       try {
@@ -1226,6 +1223,19 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   // --- subscribing ---------------------------------------------------------------------------------
 
   /**
+   * Every message the client receives, whichever subscription brought it (a resumed session's
+   * included): an async iterable, `for await (const msg of client.messages())`, with a
+   * Subscription's bounded buffer and slow-reader rules. It subscribes to nothing itself:
+   * `unsubscribe()`, or leaving the loop, only ends this iteration.
+   */
+  messages(): Subscription {
+    const all = new Subscription(this, [], [], undefined, this.options.subscriptionBuffer);
+    if (this.finished) all.end();
+    else this.everything.add(all);
+    return all;
+  }
+
+  /**
    * Subscribes to one filter or several. Resolves with a Subscription (an async iterable of
    * the messages matching it) once SUBACK granted every filter; rejects with SubscribeError
    * (after removing those that were granted) when the server refused one.
@@ -1354,6 +1364,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
 
   private forget(subscription: Subscription): void {
     this.subscriptions.delete(subscription);
+    this.everything.delete(subscription);
   }
 
   /** After a reconnect without a session: subscribe again to every filter in use. */
@@ -1495,6 +1506,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.failPending(new ConnectionClosedError("the client closed"));
     for (const sub of this.subscriptions) sub.end();
     this.subscriptions.clear();
+    for (const sub of this.everything) sub.end();
+    this.everything.clear();
     this.filters.clear();
     this.emit("close");
     this.removeAllListeners("close");
