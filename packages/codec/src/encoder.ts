@@ -160,6 +160,8 @@ const MIN_CAPACITY = 512;
  *
  * The buffer grows by doubling with the traffic (up to `chunkSize`, or the packet's size) and
  * is dropped when it is mostly unused, so an idle writer holds at most a few hundred bytes.
+ * A batch that goes on beyond `chunkSize` grows by half each time, so writing n bytes without
+ * a flush copies at most about 3n; a buffer larger than `chunkSize` is not kept after a flush.
  */
 export class PacketWriter {
   /** The protocol level used for packets other than CONNECT. */
@@ -220,7 +222,8 @@ export class PacketWriter {
     const free = this.buf.length - this.pos;
     // Keep the buffer for the next batch only if it has room and the traffic uses it; a
     // quiet connection then holds no buffer at all, and the next write starts one to size.
-    if (free < 256 || out.length * 4 < this.buf.length) {
+    // One grown beyond chunkSize for a large batch is never kept for the next one.
+    if (free < 256 || out.length * 4 < this.buf.length || this.buf.length > this.chunkSize) {
       this.buf = EMPTY;
       this.start = this.pos = 0;
     }
@@ -230,11 +233,21 @@ export class PacketWriter {
   private grow(total: number): void {
     const pending = this.pos - this.start;
     const need = pending + total;
-    const doubled = Math.min(
-      this.chunkSize,
-      Math.max(MIN_CAPACITY, this.buf.length * 2, this.lastBatch * 2),
-    );
-    const next = allocBytes(Math.max(need, doubled));
+    // Up to chunkSize: doubling, or what one large packet (or the packet crossing chunkSize)
+    // needs, exactly. Beyond it, the batch grows by half: sized to what it needs, every
+    // further packet copied everything pending again (5,000 packets of 100 bytes without a
+    // flush: 4,964 allocations, 1.25 GB, now 17 and 1.6 MB; 100,000 took 60 s, now 35 ms).
+    const size =
+      pending > this.chunkSize
+        ? Math.max(need, pending + (pending >>> 1))
+        : Math.max(
+            need,
+            Math.min(
+              this.chunkSize,
+              Math.max(MIN_CAPACITY, this.buf.length * 2, this.lastBatch * 2),
+            ),
+          );
+    const next = allocBytes(size);
     if (pending > 0) next.set(this.buf.subarray(this.start, this.pos));
     this.buf = next;
     this.start = 0;
