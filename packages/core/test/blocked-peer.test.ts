@@ -1,13 +1,13 @@
 // A peer that stops reading: what the channel holds for it must cost about what it counts
 // (bufferedOutgoing), however small and scattered the packets sent to it are.
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Decoder, type Packet, PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
-import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { until } from "../../../tooling/testing/wait.mjs";
-import { listenTcp, PacketChannel, type Transport, type TransportHandlers } from "../src/index.js";
+import { PacketChannel, type Transport, type TransportHandlers } from "../src/index.js";
+import { tcpPair } from "./tcp-pair.js";
 
 // A full collection before each reading of memoryUsage(), so that garbage is not counted.
 setFlagsFromString("--expose-gc");
@@ -71,17 +71,8 @@ class CountingTransport implements Transport {
 
 /** A core server transport (wrapped) and a raw client socket connected to it. */
 async function pair(): Promise<{ transport: CountingTransport; client: Socket }> {
-  let accepted: (t: Transport) => void = () => {};
-  const got = new Promise<Transport>((r) => {
-    accepted = r;
-  });
-  const listener = await listenTcp("127.0.0.1", 0, (t) => accepted(t));
-  onCleanup(() => listener.close());
-  const client = connect(listener.port, "127.0.0.1");
-  onCleanup(() => client.destroy());
-  const inner = await got;
-  onCleanup(() => inner.destroy());
-  return { transport: new CountingTransport(inner), client };
+  const { server, client } = await tcpPair();
+  return { transport: new CountingTransport(server), client };
 }
 
 /** A 100-byte QoS 0 PUBLISH whose topic and payload carry its number. */

@@ -1,21 +1,13 @@
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { Decoder, encode, type Packet, PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
 import { connectTcp, listenTcp, PacketChannel, type Transport } from "../src/index.js";
+import { tcpPair } from "./tcp-pair.js";
 
 /** A listening core transport and a raw client socket connected to it. */
 async function pair(): Promise<{ server: Transport; client: Socket }> {
-  let accepted: (t: Transport) => void = () => {};
-  const got = new Promise<Transport>((r) => {
-    accepted = r;
-  });
-  const listener = await listenTcp("127.0.0.1", 0, (t) => accepted(t));
-  onCleanup(() => listener.close());
-  const client = connect(listener.port, "127.0.0.1");
-  onCleanup(() => client.destroy());
-  const server = await got;
-  onCleanup(() => server.destroy());
+  const { server, client, listener } = await tcpPair();
   expect(listener.connections).toBe(1);
   return { server, client };
 }
