@@ -19,7 +19,7 @@ import {
   validateTopicFilter,
   validateTopicName,
 } from "@myqtt/codec";
-import { describe, Msg, type Transport } from "@myqtt/core";
+import { describe, Msg, type PacketChannel, type Transport } from "@myqtt/core";
 import { backoffDelay } from "./backoff.js";
 import {
   AbortedError,
@@ -146,8 +146,19 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   private queuedBytes = 0;
   private sentCount = 0;
   private unsentCount = 0;
-  /** QoS 0 publishes waiting for a connection (only with offlineQueue.qos0). */
+  /**
+   * QoS 0 publishes waiting for a connection (only with offlineQueue.qos0), or, connected, for
+   * the server to read (the connection held more than maxOutgoingBytes). While connected this
+   * is empty unless the channel is blocked (pump() stops only on a blocked channel, and the
+   * drain that follows pumps again): a QoS 0 publish made on an unblocked channel cannot pass
+   * one waiting here.
+   */
   private readonly queue0: Flow[] = [];
+  /**
+   * Bytes of QoS 1/2 publishes started (or resent) but waiting for the in-flight store before
+   * they are handed to the connection: they count against maxOutgoingBytes.
+   */
+  private storeHeldBytes = 0;
   /** SUBACK / UNSUBACK waiters by packet id. */
   private readonly acks = new Map<number, Waiter<Packet>>();
   private readonly pings: Waiter<void>[] = [];
@@ -379,6 +390,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       onPacket: (p) => this.onPacket(p),
       onError: (e) => this.emitError(e instanceof Error ? e : new Error(String(e))),
       onClose: (e) => this.onLinkClosed(link, e),
+      // The server read what the socket held: what waits for it goes, up to the mark again.
+      onDrain: () => {
+        if (this.link === link && this.queue.length + this.queue0.length + this.unsentCount > 0)
+          this.pump();
+      },
     };
     link.attach(handlers);
     const keepAliveSeconds = this.server.serverKeepAlive ?? this.options.keepAlive;
@@ -888,11 +904,12 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /**
    * Publishes a message. QoS 0 resolves once it is handed to the connection; QoS 1 and 2 when
    * the server completed the flow (with a 5.0 failure code it rejects with PublishError).
-   * QoS 1/2 publishes that cannot go yet (offline, or the server's Receive Maximum is full)
-   * wait in the publish queue, bounded by `offlineQueue` connected or not: beyond, publish
-   * rejects with QueueFullError at once. Offline, QoS 0 is refused (NotConnectedError) unless
-   * `offlineQueue.qos0` is set (it queues then, within the same bound). A message larger than the
-   * server's Maximum Packet Size is refused locally (PacketTooLargeError) and never sent.
+   * Publishes that cannot go yet (QoS 1/2 offline or behind a full Receive Maximum; any QoS
+   * while the connection holds more than `maxOutgoingBytes` unsent because the server does not
+   * read) wait in the publish queue, bounded by `offlineQueue` connected or not: beyond,
+   * publish rejects with QueueFullError at once. Offline, QoS 0 is refused (NotConnectedError)
+   * unless `offlineQueue.qos0` is set (it queues then, within the same bound). A message larger
+   * than the server's Maximum Packet Size is refused locally (PacketTooLargeError), never sent.
    */
   publish(
     topic: string,
@@ -954,13 +971,27 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   }
 
   private publish0(packet: PublishPacket, signal: AbortSignal | undefined): Promise<PublishResult> {
-    if (this.stateValue === "connected" && this.sendPublish(packet))
-      return Promise.resolve({ reasonCode: 0 });
-    const offline = this.options.offlineQueue;
-    if (!offline.qos0)
+    const link = this.link;
+    if (this.stateValue === "connected" && link !== null) {
+      // The normal path costs one comparison: a socket that took everything written to it.
+      // Blocked, the message goes only while the connection holds no more than the mark and
+      // no QoS 0 publish waits before it; else it waits for the server to read, queued.
+      const channel = link.channel;
+      if (channel.blockedSince === 0 || (this.queue0.length === 0 && !this.overMark(channel))) {
+        if (this.sendPublish(packet)) return Promise.resolve({ reasonCode: 0 });
+      } else if (!link.isClosed) {
+        return this.enqueue0(packet, signal);
+      }
+    }
+    if (!this.options.offlineQueue.qos0)
       return Promise.reject(
         new NotConnectedError("QoS 0 messages are not queued while offline (offlineQueue.qos0)"),
       );
+    return this.enqueue0(packet, signal);
+  }
+
+  /** A QoS 0 publish joins the publish queue (within its bound) until it can be sent. */
+  private enqueue0(packet: PublishPacket, signal: AbortSignal | undefined): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
       const flow: Flow = {
         packet,
@@ -976,6 +1007,24 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       this.queuedBytes += flow.size;
       signal?.addEventListener("abort", () => this.abortFlow(flow, signal.reason), { once: true });
     });
+  }
+
+  /**
+   * Whether the connection holds more than maxOutgoingBytes unsent (QoS 1/2 packets waiting
+   * for the in-flight store counted): a publish must wait for the server to read. Asked only
+   * of a blocked channel (or while the store holds packets back): one whose socket takes
+   * everything holds at most what one task sends up to the 64 KiB flush threshold.
+   */
+  private overMark(channel: PacketChannel): boolean {
+    return channel.bufferedOutgoing + this.storeHeldBytes > this.options.maxOutgoingBytes;
+  }
+
+  /** Whether a QoS 1/2 flow may be handed to the connection now (see overMark). */
+  private roomToSend(): boolean {
+    const channel = this.link?.channel;
+    if (channel === undefined || (channel.blockedSince === 0 && this.storeHeldBytes === 0))
+      return true;
+    return !this.overMark(channel);
   }
 
   /** Whether the publish queue has room for a message of `size` bytes. */
@@ -996,7 +1045,9 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     const limits = this.options.offlineQueue;
     const count = this.queue.length + this.queue0.length;
     const waitingFor =
-      this.stateValue === "connected" ? "room in the server's Receive Maximum" : "a connection";
+      this.stateValue === "connected"
+        ? "room in the server's Receive Maximum or for the server to read"
+        : "a connection";
     flow.waiter?.reject(
       new QueueFullError(
         `the publish queue is full (${count} messages, ${this.queuedBytes} bytes waiting for ${waitingFor}; limits ${limits.maxMessages} / ${limits.maxBytes})`,
@@ -1012,11 +1063,13 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       this.stateValue === "connected" &&
       this.queue.length === 0 &&
       this.unsentCount === 0 &&
-      this.sentCount < window
+      this.sentCount < window &&
+      this.roomToSend()
     ) {
       return this.start(flow);
     }
-    // Waiting for the connection or for room in the window: the same bound either way.
+    // Waiting for the connection, for room in the window or for the server to read
+    // (maxOutgoingBytes): the same bound either way.
     if (!this.checkQueueRoom(flow)) return false;
     this.queue.push(flow);
     this.queuedBytes += flow.size;
@@ -1040,7 +1093,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.sentCount++;
     this.expectAnswer();
     const generation = ++flow.generation;
-    this.afterStore(this.persist(flow), () => {
+    this.sendAfterStore(flow.packet, this.persist(flow), () => {
       if (flow.generation !== generation || !flow.sent || this.inflight.get(id) !== flow) return;
       if (!this.sendPublish(flow.packet)) {
         flow.sent = false;
@@ -1081,6 +1134,31 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.storing = next;
     void next.then(() => {
       if (this.storing === next) this.storing = null;
+    });
+  }
+
+  /**
+   * afterStore for a PUBLISH (null: a PUBREL): while it waits for the store its encoded size
+   * counts against maxOutgoingBytes; once none waits any more, the publish queue may move on.
+   */
+  private sendAfterStore(
+    packet: PublishPacket | null,
+    stored: Promise<void> | undefined,
+    send: () => void,
+  ): void {
+    if (stored === undefined && this.storing === null) {
+      send();
+      return;
+    }
+    const size =
+      packet === null
+        ? 4
+        : encodedLength(packet, { protocolVersion: this.options.protocolVersion });
+    this.storeHeldBytes += size;
+    this.afterStore(stored, () => {
+      this.storeHeldBytes -= size;
+      send();
+      if (this.storeHeldBytes === 0 && this.queue.length > 0) this.pump();
     });
   }
 
@@ -1144,21 +1222,26 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     waiter.reject(new AbortedError(reason));
   }
 
-  /** Sends what the window allows: unsent in-flight flows first, then the queue. */
+  /**
+   * Sends what the window and maxOutgoingBytes allow: unsent in-flight flows first, then the
+   * queue (QoS 0, then QoS 1/2). Runs again when the window opens or the connection drains.
+   */
   private pump(): void {
-    if (this.stateValue !== "connected") return;
+    const link = this.link;
+    if (this.stateValue !== "connected" || link === null) return;
+    const channel = link.channel;
     const window = this.server.receiveMaximum ?? 65_535;
     if (this.unsentCount > 0) {
       for (const flow of this.inflight.values()) {
         if (flow.sent) continue;
-        if (this.sentCount >= window) return;
+        if (this.sentCount >= window || !this.roomToSend()) break;
         flow.sent = true;
         this.sentCount++;
         this.unsentCount--;
         this.expectAnswer();
         // Behind any store write still running: nothing goes out before its state is stored.
         const generation = ++flow.generation;
-        this.afterStore(undefined, () => {
+        this.sendAfterStore(flow.state === "pubrel" ? null : flow.packet, undefined, () => {
           if (
             flow.generation !== generation ||
             !flow.sent ||
@@ -1178,12 +1261,26 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       }
     }
     while (this.queue0.length > 0) {
+      if (link.isClosed || (channel.blockedSince !== 0 && this.overMark(channel))) break;
       const flow = this.queue0.shift()!;
       this.queuedBytes -= flow.size;
-      if (this.sendPublish(flow.packet)) flow.waiter?.resolve({ reasonCode: 0 });
+      let sent: boolean;
+      try {
+        sent = this.sendPublish(flow.packet);
+      } catch (error) {
+        // Larger than this server's Maximum Packet Size (it was queued for another).
+        flow.waiter?.reject(error instanceof Error ? error : new Error(String(error)));
+        continue;
+      }
+      if (sent) flow.waiter?.resolve({ reasonCode: 0 });
       else flow.waiter?.reject(new NotConnectedError());
     }
-    while (this.queue.length > 0 && this.sentCount < window) {
+    while (
+      this.queue.length > 0 &&
+      this.unsentCount === 0 &&
+      this.sentCount < window &&
+      this.roomToSend()
+    ) {
       const flow = this.queue.shift()!;
       this.queuedBytes -= flow.size;
       if (flow.waiter === null) continue; // aborted meanwhile
@@ -1454,16 +1551,17 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
 
   /**
    * Ends the session cleanly: waits (up to `timeoutMs`, default 10 s) for the QoS 1/2 publishes
-   * in flight, sends DISCONNECT (5.0: `reasonCode`), closes. Publishes still unacknowledged
-   * stay in the in-flight store for a later session of this client id.
+   * in flight and the publishes queued, sends DISCONNECT (5.0: `reasonCode`), closes. Publishes
+   * still unacknowledged stay in the in-flight store for a later session of this client id;
+   * those still queued are rejected (ConnectionClosedError).
    */
   async end(options: { timeoutMs?: number; reasonCode?: number } = {}): Promise<void> {
     if (this.stateValue === "closed") return;
-    if (this.stateValue === "connected" && this.inflight.size + this.queue.length > 0) {
+    if (this.stateValue === "connected" && this.pendingPublishes > 0) {
       const deadline = this.timers.now() + (options.timeoutMs ?? 10_000);
       while (
         this.stateValue === "connected" &&
-        this.inflight.size + this.queue.length > 0 &&
+        this.pendingPublishes > 0 &&
         this.timers.now() < deadline
       ) {
         await new Promise((r) => setTimeout(r, 5));

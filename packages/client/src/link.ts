@@ -23,6 +23,8 @@ export interface LinkHandlers {
   onPacket(packet: Packet): undefined | Promise<unknown>;
   onError(error: unknown): void;
   onClose(error: Error | null): void;
+  /** The socket took everything written to it after refusing more (the server read). */
+  onDrain?(): void;
 }
 
 /**
@@ -227,6 +229,10 @@ export class Link implements PacketChannelHandlers {
       );
     }
     this.handlers?.onClose(error);
+  }
+
+  onDrain(): void {
+    this.handlers?.onDrain?.();
   }
 
   /** An AUTH 0x18 during the handshake: the auth handler answers with the next step. */

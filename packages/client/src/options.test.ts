@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { optionsFromUrl } from "./options.js";
+import { optionsFromUrl, resolveClientOptions } from "./options.js";
 
 describe("optionsFromUrl", () => {
   it("reads host, port and credentials of an mqtt:// URL", () => {
@@ -21,5 +21,14 @@ describe("optionsFromUrl", () => {
     expect(optionsFromUrl("mqtts://broker", true)).toEqual({ host: "broker", port: 8883 });
     expect(optionsFromUrl("ws://broker", true)).toEqual({ host: "broker", port: 80 });
     expect(optionsFromUrl("wss://broker:9001", true)).toEqual({ host: "broker", port: 9001 });
+  });
+});
+
+describe("maxOutgoingBytes", () => {
+  it("defaults to 1 MiB and takes an integer of at least 1024", () => {
+    expect(resolveClientOptions({}).maxOutgoingBytes).toBe(1024 * 1024);
+    expect(resolveClientOptions({ maxOutgoingBytes: 1024 }).maxOutgoingBytes).toBe(1024);
+    for (const bad of [0, 1023, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => resolveClientOptions({ maxOutgoingBytes: bad })).toThrow(RangeError);
   });
 });

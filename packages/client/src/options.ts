@@ -61,11 +61,20 @@ export interface ClientOptions {
   topicAliases?: boolean;
   /**
    * The publish queue: QoS 1/2 publishes waiting for a connection or for room in the server's
-   * Receive Maximum, kept up to these bounds connected or not (default 1000 messages, 16 MiB
-   * of payload + topic); beyond, publish rejects with QueueFullError. QoS 0 is queued while
-   * offline only if `qos0`.
+   * Receive Maximum, and publishes of any QoS waiting for the server to read (over
+   * `maxOutgoingBytes`), kept up to these bounds connected or not (default 1000 messages,
+   * 16 MiB of payload + topic); beyond, publish rejects with QueueFullError. QoS 0 is queued
+   * while offline only if `qos0`.
    */
   offlineQueue?: { maxMessages?: number; maxBytes?: number; qos0?: boolean };
+  /**
+   * The most bytes a connection may hold unsent (default 1 MiB) before publishes wait: once
+   * the socket refuses more (the server reads slower than the client publishes, or not at all)
+   * and more than this waits to be written, a publish of any QoS joins the publish queue,
+   * within its bound (`offlineQueue`), and leaves when the server has read enough. A QoS 0
+   * publish then resolves once it is handed to the connection. At least 1024.
+   */
+  maxOutgoingBytes?: number;
   /** Where unacknowledged QoS 1/2 publishes are kept (default: memory). */
   inflightStore?: InflightStore;
   /**
@@ -106,6 +115,7 @@ export interface ResolvedClientOptions {
   resubscribe: boolean;
   topicAliases: boolean;
   offlineQueue: { maxMessages: number; maxBytes: number; qos0: boolean };
+  maxOutgoingBytes: number;
   subscriptionBuffer: number;
 }
 
@@ -153,6 +163,13 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   const port = options.port ?? 1883;
   if (!Number.isInteger(port) || port < 1 || port > 65_535)
     throw new RangeError(`invalid port ${port}`);
+  const maxOutgoingBytes = options.maxOutgoingBytes ?? 1024 * 1024;
+  if (
+    !Number.isInteger(maxOutgoingBytes) ||
+    maxOutgoingBytes < 1024 ||
+    maxOutgoingBytes > Number.MAX_SAFE_INTEGER
+  )
+    throw new RangeError("maxOutgoingBytes must be an integer number of bytes, at least 1024");
   const password = options.password;
   return {
     host: options.host ?? "localhost",
@@ -183,6 +200,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       maxBytes: options.offlineQueue?.maxBytes ?? 16 * 1024 * 1024,
       qos0: options.offlineQueue?.qos0 ?? false,
     },
+    maxOutgoingBytes,
     subscriptionBuffer: options.subscriptionBuffer ?? 1000,
   };
 }
