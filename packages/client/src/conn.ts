@@ -409,8 +409,9 @@ export class Conn {
   }
 
   /**
-   * Publishes; with `waitSeconds` 0 it returns once the message is handed over, otherwise it
-   * waits that long for the QoS flow to complete. True when done.
+   * Publishes; with `waitSeconds` 0 it does not wait (false only when the publish was refused at
+   * once), otherwise it waits that long for the QoS flow to complete (QoS 0: for the message to
+   * be handed to the connection). True when done.
    */
   async pub(
     topic: string,
@@ -422,10 +423,12 @@ export class Conn {
     const client = this.client;
     if (client === null || client.state === "closed") return false;
     const done = client.publish(topic, payload, { qos, retain });
-    if (waitSeconds === 0 || qos === 0) {
+    if (waitSeconds === 0) {
+      // MyQtt: 0 does not wait. False only when the publish was refused at once (not
+      // connected, a bad topic, the publish queue full), which has settled `done` already.
+      done.catch(() => {});
       try {
-        if (qos === 0) await done;
-        else done.catch(() => {});
+        await Promise.race([done, undefined]);
         return true;
       } catch (error) {
         this.ctx.log(LogLevel.WARNING, "client/conn", `pub ${topic}: ${describe(error)}`);
@@ -434,9 +437,17 @@ export class Conn {
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
+      // QoS 1/2: the flow completes within the wait. QoS 0: the message is handed to the
+      // connection within it (it waits there while a server that stopped reading holds the
+      // connection over maxOutgoingBytes; it stays queued and goes later).
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`no acknowledgement within ${waitSeconds} s`)),
+          () =>
+            reject(
+              new Error(
+                `${qos === 0 ? "not handed to the connection" : "no acknowledgement"} within ${waitSeconds} s`,
+              ),
+            ),
           waitMs(waitSeconds),
         );
       });

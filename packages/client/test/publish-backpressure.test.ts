@@ -5,8 +5,10 @@
 // arrives once, in order.
 import { PacketType, type PublishPacket } from "@myqtt/codec";
 import type { PacketChannel } from "@myqtt/core";
+import { Ctx } from "@myqtt/core";
 import { describe, expect, it } from "vitest";
 import {
+  Conn,
   ConnectionClosedError,
   type InflightEntry,
   type InflightStore,
@@ -14,7 +16,7 @@ import {
   QueueFullError,
   TimeoutError,
 } from "../src/index.js";
-import { client, sleep, until } from "./helpers.js";
+import { client, onCleanup, sleep, until } from "./helpers.js";
 import { rawServer, settle } from "./resilience-helpers.js";
 
 const MARK = 256 * 1024;
@@ -240,3 +242,35 @@ async function fireAllChecked(c: MqttClient, qos: 0 | 1, maxMessages: number) {
 function countInflight(c: MqttClient): number {
   return (c as unknown as { inflight: Map<number, unknown> }).inflight.size;
 }
+
+describe("Conn.pub on a connection over the mark", () => {
+  it("wait 0 never blocks and says false once the queue refuses; a wait bounds QoS 0 too", async () => {
+    const stall = await stallingServer();
+    const ctx = new Ctx();
+    await ctx.init();
+    onCleanup(() => ctx.exit());
+    const conn = await Conn.connect(ctx, "127.0.0.1", stall.server.port, "bp-conn", true);
+    onCleanup(() => conn.shutdown());
+    expect(conn.isOk()).toBe(true);
+    // Default bounds: 1 MiB on the connection, 1000 messages in the publish queue. Wait 0
+    // returns at once, also once messages wait in the queue.
+    const client = conn.client!;
+    let accepted = 0;
+    while (accepted < N && client.pendingPublishes === 0)
+      expect(await conn.pub(TOPIC, payload(accepted++), 0, false, 0)).toBe(true);
+    // Over the mark: a wait bounds QoS 0 as it does QoS 1/2 (not handed over within it; the
+    // message stays queued and goes later).
+    const start = Date.now();
+    expect(await conn.pub(TOPIC, payload(accepted++), 0, false, 1)).toBe(false);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(900);
+    // False with wait 0 only once the queue refuses the message.
+    while (accepted < N && (await conn.pub(TOPIC, payload(accepted), 0, false, 0))) accepted++;
+    expect(client.pendingPublishes).toBe(1000);
+    expect(accepted).toBeLessThan(N);
+    expect(await conn.pub(TOPIC, payload(accepted), 1, false, 0)).toBe(false);
+
+    stall.resume();
+    await until(() => stall.received().length >= accepted, 10_000, "every accepted message");
+    expect(stall.received().slice(0, accepted)).toEqual(range(0, accepted));
+  });
+});
