@@ -333,6 +333,39 @@ if (unavailable !== null) {
       await expectNoReconnection(storage.redis);
     });
 
+    it("counts a write in pendingBytes until Redis answered it, and one that failed", async () => {
+      const { storage } = await fresh();
+      const payload = randomBytes(5000);
+      const ops: StorageOp[] = [1, 2, 3].map((seq) => ({
+        op: "delivery",
+        clientId: "pending",
+        delivery: delivery(seq, message(`p/${seq}`, payload)),
+      }));
+      // The server holds every write command for 400 ms: a slow storage, for real.
+      await admin.call("CLIENT", "PAUSE", "400", "WRITE");
+      const started = Date.now();
+      const written = storage.write(ops);
+      expect(storage.pendingBytes).toBeGreaterThanOrEqual(3 * 5000);
+      await storage.whenBelow(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      await written;
+      expect(storage.pendingBytes).toBe(0);
+      expect((await storage.readClient("pending"))?.deliveries).toHaveLength(3);
+      await storage.close();
+
+      // A write that fails (the server is gone) is released too.
+      const lost = await startRedis();
+      const gone = new RedisStorage({ redis: lost.url, prefix: "test:pending:" });
+      await gone.open();
+      await lost.stop();
+      const failed = gone.write(ops);
+      expect(gone.pendingBytes).toBeGreaterThanOrEqual(3 * 5000);
+      await expect(failed).rejects.toMatchObject({ code: "IO" });
+      expect(gone.pendingBytes).toBe(0);
+      await gone.whenBelow(1);
+      await gone.close();
+    });
+
     it("refuses to open when no server answers", async () => {
       const dead = await startRedis();
       await dead.stop();

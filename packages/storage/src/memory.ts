@@ -6,6 +6,8 @@ import type { StorageOp, StoredClient, StoredMessage, StoredState } from "./type
 export class MemoryStorage extends Storage {
   readonly kind = "memory";
   private readonly model = new StateModel();
+  // A commit copies nothing and is done at once: nothing ever waits to be written.
+  protected override countsPendingBytes = false;
 
   constructor(options: StorageOptions = {}) {
     super(options);

@@ -22,6 +22,24 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
+/** Someone waiting for pendingBytes to fall under `bytes`. */
+interface BelowWaiter {
+  bytes: number;
+  resolve: () => void;
+}
+
+/**
+ * What one change is counted for in `pendingBytes` beside its strings and bytes: about what it
+ * takes encoded (the file backend's record of an empty delivery is 266 bytes, of a
+ * subscription 144, of a release 63) and, as objects waiting in the queue, on the heap.
+ */
+const OP_BYTES = 64;
+const DELIVERY_BYTES = 272;
+const MESSAGE_BYTES = 160;
+const SUB_BYTES = 144;
+/** What a user property is counted for beside its two strings. */
+const PAIR_BYTES = 16;
+
 /** Options every backend takes. */
 export interface StorageOptions {
   /** Where problems are reported (a damaged record, a failed write); default: nowhere. */
@@ -44,6 +62,17 @@ export abstract class Storage {
   private pending: StorageOp[] = [];
   private waiters: Waiter[] = [];
   private committing = false;
+  /** Bytes counted for the changes in `pending`, and for those of the commit running now. */
+  private queuedBytes = 0;
+  private committingBytes = 0;
+  /** Bytes a backend committed but has not written yet (see `unwritten`). */
+  private unwrittenBytes = 0;
+  private belowWaiters: BelowWaiter[] | null = null;
+  /**
+   * Whether `pendingBytes` counts what waits. A backend whose commit copies nothing and is done
+   * at once (memory) sets it false: its changes never wait for anything.
+   */
+  protected countsPendingBytes = true;
   private state: "new" | "open" | "closed" = "new";
   private opening: Promise<void> | null = null;
   private lastSeq = 0;
@@ -99,11 +128,50 @@ export abstract class Storage {
     if (seq > this.lastSeq) this.lastSeq = seq;
   }
 
+  /**
+   * Bytes of changes written and not yet done: waiting for the next commit, in the commit
+   * running now, or (file storage with durability "none") committed but not yet on the disk.
+   * Each change counts about what it takes encoded: its payload, topic, client id and other
+   * strings, and a constant (64 to 272 bytes). Counted when write() is called, released once the
+   * commit that carries it succeeded or failed. Always 0 for memory storage.
+   */
+  get pendingBytes(): number {
+    return this.queuedBytes + this.committingBytes + this.unwrittenBytes;
+  }
+
+  /**
+   * Resolves once `pendingBytes` is below `bytes`: at once when it is, else when commits have
+   * brought it there (it never rejects: a failed commit releases its bytes too). How a broker
+   * holds back the clients that write faster than the storage commits.
+   */
+  whenBelow(bytes: number): Promise<void> {
+    if (this.pendingBytes < bytes) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      (this.belowWaiters ??= []).push({ bytes, resolve });
+    });
+  }
+
+  /** A backend's bytes committed and still to be written (`pendingBytes` counts them). */
+  protected unwritten(bytes: number): void {
+    this.unwrittenBytes += bytes;
+  }
+
+  /** Bytes counted by unwritten() are written (or failed): they leave `pendingBytes`. */
+  protected written(bytes: number): void {
+    this.unwrittenBytes -= bytes;
+    this.notifyBelow();
+  }
+
   /** Records changes; resolves when they are committed, rejects (StorageError "IO") if not. */
   write(ops: StorageOp | readonly StorageOp[]): Promise<void> {
     if (this.state !== "open") return Promise.reject(closedError());
-    if (Array.isArray(ops)) for (const op of ops) this.pending.push(op);
-    else this.pending.push(ops as StorageOp);
+    if (Array.isArray(ops)) {
+      for (const op of ops) this.pending.push(op);
+      if (this.countsPendingBytes) for (const op of ops) this.queuedBytes += opBytes(op);
+    } else {
+      this.pending.push(ops as StorageOp);
+      if (this.countsPendingBytes) this.queuedBytes += opBytes(ops as StorageOp);
+    }
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       this.schedule();
@@ -123,18 +191,35 @@ export abstract class Storage {
       const waiters = this.waiters;
       this.pending = [];
       this.waiters = [];
+      this.committingBytes = this.queuedBytes;
+      this.queuedBytes = 0;
       try {
         if (ops.length > 0) await this.commit(ops);
+        this.committingBytes = 0;
         for (const w of waiters) w.resolve();
       } catch (error) {
+        this.committingBytes = 0;
         const failure =
           error instanceof StorageError
             ? error
             : new StorageError("IO", `${this.kind} storage write failed`, { cause: error });
         for (const w of waiters) w.reject(failure);
       }
+      this.notifyBelow();
     }
     this.committing = false;
+  }
+
+  private notifyBelow(): void {
+    const list = this.belowWaiters;
+    if (list === null) return;
+    const now = this.pendingBytes;
+    let kept: BelowWaiter[] | null = null;
+    for (const w of list) {
+      if (now < w.bytes) w.resolve();
+      else (kept ??= []).push(w);
+    }
+    this.belowWaiters = kept;
   }
 
   protected abstract doOpen(): Promise<void>;
@@ -321,6 +406,39 @@ export function publishLength(d: StoredDelivery): number {
     },
     { protocolVersion: 4 },
   );
+}
+
+/** What one change is counted for in pendingBytes (see OP_BYTES). */
+export function opBytes(op: StorageOp): number {
+  switch (op.op) {
+    case "delivery":
+      return DELIVERY_BYTES + op.clientId.length + messageBytes(op.delivery.message);
+    case "retain":
+      return MESSAGE_BYTES + messageBytes(op.message);
+    case "will":
+      return MESSAGE_BYTES + op.clientId.length + messageBytes(op.will.message);
+    case "sub":
+      return SUB_BYTES + op.clientId.length + op.sub.filter.length;
+    case "unsub":
+      return OP_BYTES + op.clientId.length + op.filter.length;
+    case "unretain":
+      return OP_BYTES + op.topic.length;
+    default:
+      return OP_BYTES + op.clientId.length;
+  }
+}
+
+/** A message's payload, topic, publisher and forwarded properties, as counted in opBytes. */
+function messageBytes(m: StoredMessage): number {
+  let n = m.payload.length + m.topic.length + (m.publisher?.length ?? 0);
+  const p = m.properties;
+  if (p !== undefined) {
+    n += (p.responseTopic?.length ?? 0) + (p.contentType?.length ?? 0);
+    n += p.correlationData?.length ?? 0;
+    const pairs = p.userProperties;
+    if (pairs !== undefined) for (const [k, v] of pairs) n += PAIR_BYTES + k.length + v.length;
+  }
+  return n;
 }
 
 /** Whether `topic` matches `filter` (for backends that scan). */

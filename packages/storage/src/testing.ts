@@ -919,6 +919,30 @@ export function describeStorageConformance(
       });
     });
 
+    describe("what waits to be written (pendingBytes, whenBelow)", () => {
+      it("counts a write until its commit is done, or never (a backend where nothing waits)", async () => {
+        const payload = pattern(5000, 3);
+        const ops: StorageOp[] = [1, 2, 3].map((seq) => ({
+          op: "delivery",
+          clientId: "pb",
+          delivery: delivery(seq, { message: message(`pb/${seq}`, payload) }),
+        }));
+        const written = storage.write(ops);
+        let committed = false;
+        void written.then(() => {
+          committed = true;
+        });
+        const counted = storage.pendingBytes;
+        // At least the payloads, as soon as written: or 0 where a commit is done at once.
+        expect(counted === 0 || counted >= 3 * 5000).toBe(true);
+        await storage.whenBelow(1);
+        if (counted > 0) expect(committed).toBe(true);
+        await written;
+        await storage.whenBelow(1);
+        expect(storage.pendingBytes).toBe(0);
+      });
+    });
+
     describe("retained lookups", () => {
       const topics = [
         "a",
