@@ -54,8 +54,9 @@ Options:
 Broker options in the config file (defaults in parentheses): maximumPacketSize (16 MiB),
 maximumConnectPacketSize (64 KiB), connectTimeoutMs (10000), maxInflight (256),
 receiveMaximum (1024), maxQueuedMessages (1000), maxQueuedBytes (64 MiB),
-maxTotalMessageBytes (1 GiB), queueQoS0 (true),
-maxOutgoingBytes (8 MiB), writeTimeoutMs (30000), maxTopicLength (4096), maxTopicLevels (128),
+maxTotalMessageBytes (1 GiB), queueQoS0 (true), maxStoragePendingBytes (64 MiB; storage
+writes waiting beyond it hold back the clients that make them), maxOutgoingBytes (8 MiB),
+writeTimeoutMs (30000), maxTopicLength (4096), maxTopicLevels (128),
 maxTopicFiltersPerPacket (1000), maxSubscriptionsPerClient (10000),
 maxTotalSubscriptionBytes (512 MiB), maxUserPropertiesPerPacket (1000), maxConnections (50000),
 topicAliasMaximum (64), outboundTopicAliases (true), maxKeepAlive (65535),

@@ -28,6 +28,10 @@ export interface BrokerStats {
   messagesDropped: number;
   /** Connections accepted since start. */
   connectionsAccepted: number;
+  /** Times the storage fell maxStoragePendingBytes behind and writers were held back. */
+  storageBacklogs: number;
+  /** Packets after which a client's reading paused until the storage caught up. */
+  storageHolds: number;
 }
 
 /** A will waiting for its delay (v5 3.1.3.2.2) or for its session to end. */
@@ -37,6 +41,8 @@ interface PendingWill {
 }
 
 const SWEEP_MS = 250;
+/** At most one "storage is behind" warning in this many ms (the next says how many were not). */
+const BACKLOG_WARN_MS = 10_000;
 
 /**
  * The broker of one context: sessions, the subscription trie, retained messages and wills.
@@ -62,6 +68,8 @@ export class Broker {
     messagesSent: 0,
     messagesDropped: 0,
     connectionsAccepted: 0,
+    storageBacklogs: 0,
+    storageHolds: 0,
   };
   /** What all subscriptions are counted for against maxTotalSubscriptionBytes. */
   subscriptionBytes = 0;
@@ -75,10 +83,17 @@ export class Broker {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   /** Where persistent sessions and retained messages are kept; null: memory only. */
   storage: Storage | null = null;
-  /** Writes made since beginWrites(), which an acknowledgement waits for. */
-  private writes: Promise<void>[] | null = null;
+  /** Between beginWrites() and endWrites(): the changes made, written as one at the end. */
+  private collecting = false;
+  private batch: StorageOp[] | null = null;
   /** True while the stored state is read back (nothing is written then). */
   private restoring = false;
+  /** While the storage is behind: resolves once it is back under the low-water mark. */
+  private storageWait: Promise<void> | null = null;
+  /** Connected sessions whose queue waits for the storage to catch up. */
+  private storageHeld: Set<Session> | null = null;
+  private backlogWarnedAt = 0;
+  private backlogsNotLogged = 0;
   private starting: Promise<number> | null = null;
 
   constructor(ctx: Ctx, options: BrokerOptions = {}) {
@@ -143,15 +158,86 @@ export class Broker {
    * them. Only around synchronous code, never nested.
    */
   beginWrites(): void {
-    this.writes = null;
+    this.collecting = true;
   }
 
-  /** What the writes since beginWrites() wait on: null when there were none. */
+  /** After a window that wrote: what a handler that threw before endWrites() left is written. */
+  private readonly leftover = (): void => {
+    if (!this.collecting && this.batch === null) return;
+    this.collecting = false;
+    this.endWrites();
+  };
+
+  /**
+   * Writes what was collected since beginWrites(), as one write (a publish to a thousand
+   * offline sessions is one promise, not a thousand); null when there was nothing.
+   */
   endWrites(): Promise<void> | null {
-    const writes = this.writes;
-    this.writes = null;
-    if (writes === null) return null;
-    return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => {});
+    this.collecting = false;
+    const batch = this.batch;
+    if (batch === null) return null;
+    this.batch = null;
+    return this.writeNow(batch.length === 1 ? batch[0]! : batch);
+  }
+
+  /** True while the storage is maxStoragePendingBytes behind: writers are held back. */
+  get storageBacklogged(): boolean {
+    return this.storageWait !== null;
+  }
+
+  /**
+   * For a client whose packet just wrote to storage: null while the storage keeps up, else a
+   * promise that resolves once it is back under half of maxStoragePendingBytes, for the client
+   * to wait on (its reading pauses).
+   */
+  storageBacklog(): Promise<void> | null {
+    if (this.storageWait !== null) return this.storageWait;
+    const storage = this.storage;
+    if (storage === null) return null;
+    const pending = storage.pendingBytes;
+    const max = this.options.maxStoragePendingBytes;
+    if (pending <= max) return null;
+    this.stats.storageBacklogs++;
+    const since = Date.now();
+    this.warnBacklog(
+      `storage is ${mib(pending)} behind (maxStoragePendingBytes ${mib(max)}); holding back ` +
+        `the clients that write until it is under ${mib(max / 2)}`,
+    );
+    const wait = storage.whenBelow(Math.floor(max / 2)).then(() => {
+      this.storageWait = null;
+      if (this.ctx.logs(LogLevel.DEBUG))
+        this.log(LogLevel.DEBUG, "broker/storage", `storage caught up in ${Date.now() - since} ms`);
+      this.releaseHeld();
+    });
+    this.storageWait = wait;
+    return wait;
+  }
+
+  /** Like warnDropped: at most one line in BACKLOG_WARN_MS, the next counting the others. */
+  private warnBacklog(message: string): void {
+    if (!this.ctx.logs(LogLevel.WARNING)) return;
+    const now = Date.now();
+    if (now - this.backlogWarnedAt < BACKLOG_WARN_MS) {
+      this.backlogsNotLogged++;
+      return;
+    }
+    const more =
+      this.backlogsNotLogged === 0 ? "" : ` (${this.backlogsNotLogged} more times since)`;
+    this.backlogWarnedAt = now;
+    this.backlogsNotLogged = 0;
+    this.log(LogLevel.WARNING, "broker/storage", message + more);
+  }
+
+  /** The storage caught up: sessions whose queue waited for it send on, in the order they waited. */
+  private releaseHeld(): void {
+    const held = this.storageHeld;
+    this.storageHeld = null;
+    if (held === null) return;
+    for (const session of held) {
+      // Behind again: the rest waits for the next round.
+      if (this.storageWait !== null) (this.storageHeld ??= new Set()).add(session);
+      else this.pump(session);
+    }
   }
 
   /** Writes a change of a session, if the session is kept in storage. */
@@ -164,13 +250,23 @@ export class Broker {
 
   /** Writes a change; a failure is logged (and fails whatever acknowledgement waits on it). */
   write(op: StorageOp): void {
-    const storage = this.storage;
-    if (storage === null || this.restoring) return;
-    const done = storage.write(op);
-    (this.writes ??= []).push(done);
+    if (this.storage === null || this.restoring) return;
+    if (!this.collecting) this.writeNow(op);
+    else if (this.batch !== null) this.batch.push(op);
+    else {
+      this.batch = [op];
+      queueMicrotask(this.leftover);
+    }
+  }
+
+  private writeNow(ops: StorageOp | StorageOp[]): Promise<void> {
+    const done = this.storage!.write(ops);
+    // Logged here, so that a write nobody waits for (a QoS 0 publish) is never an unhandled
+    // rejection, which would end the process.
     done.catch((error: unknown) =>
       this.log(LogLevel.CRITICAL, "broker/storage", `storage write failed: ${describe(error)}`),
     );
+    return done;
   }
 
   /** The next key of a stored delivery, or 0 when the session is not stored. */
@@ -369,6 +465,13 @@ export class Broker {
         session.dequeue();
         this.released(session, head);
         continue;
+      }
+      // Taking a stored message out of the queue writes (its release, or its state in flight):
+      // with the storage behind, it waits (a client that reads and acknowledges fast would
+      // otherwise write as fast as it reads).
+      if (head.seq !== 0 && this.storageBacklog() !== null) {
+        (this.storageHeld ??= new Set()).add(session);
+        break;
       }
       if (head.qos === 0) {
         session.dequeue();
@@ -598,4 +701,8 @@ export class Broker {
     }
     return session;
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }

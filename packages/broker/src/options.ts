@@ -35,6 +35,16 @@ export interface BrokerOptions {
   /** Queue QoS 0 messages for offline persistent sessions too, as MyQtt does (default true). */
   queueQoS0?: boolean;
   /**
+   * Bytes of storage writes that may wait to be committed (default 64 MiB; `Storage.pendingBytes`
+   * counts them: each change its payload, topic and strings plus 64 to 272 bytes). A client
+   * whose packet wrote while the storage is above it has its reading paused until the storage
+   * is back under half of it: publishers (QoS 0 too: queued for offline sessions, they are
+   * written with nobody waiting); and a session stops taking stored messages from its queue
+   * (each writes again as it goes out). Other clients, and whatever writes nothing, go on.
+   * Memory storage never waits.
+   */
+  maxStoragePendingBytes?: number;
+  /**
    * Bytes waiting to be written to one client (default 8 MiB): beyond, its QoS 0 messages are
    * dropped and the broker stops reading from it until it reads what it was sent.
    */
@@ -117,6 +127,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   maxQueuedBytes: 64 * 1024 * 1024,
   maxTotalMessageBytes: 1024 * 1024 * 1024,
   queueQoS0: true,
+  maxStoragePendingBytes: 64 * 1024 * 1024,
   maxOutgoingBytes: 8 * 1024 * 1024,
   writeTimeoutMs: 30_000,
   maxTopicLength: 4096,
@@ -144,6 +155,7 @@ const RANGES: Partial<Record<keyof BrokerOptions, [number, number]>> = {
   maxQueuedMessages: [0, 10_000_000],
   maxQueuedBytes: [0, Number.MAX_SAFE_INTEGER],
   maxTotalMessageBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxStoragePendingBytes: [1024, Number.MAX_SAFE_INTEGER],
   maxOutgoingBytes: [1024, Number.MAX_SAFE_INTEGER],
   writeTimeoutMs: [1, 3_600_000],
   maxTopicLength: [1, 65_535],

@@ -106,6 +106,10 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   /** Acknowledgements waiting for storage; later ones queue behind them. */
   private acksWaiting = 0;
   private ackTail: Promise<void> | null = null;
+  /** Epoch ms since which reading is paused until storage catches up (0: it is not). */
+  private storageHeldSince = 0;
+  /** Epoch ms at which the last such pause ended. */
+  private storageHeldUntil = 0;
   /** Set by a DISCONNECT with reason 0: no will. */
   willCleared = false;
   private readonly connectDeadline: number;
@@ -328,6 +332,20 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     );
     this.ackTail = tail;
     return tail;
+  }
+
+  /**
+   * What a handler returns to pause reading until `wait` resolves because storage is behind:
+   * the pause is counted, and keep alive is not held against the client meanwhile (we are the
+   * ones not reading its PINGREQ).
+   */
+  holdForStorage(wait: Promise<unknown>): Promise<void> {
+    this.broker.stats.storageHolds++;
+    this.storageHeldSince = Date.now();
+    return wait.then(() => {
+      this.storageHeldSince = 0;
+      this.storageHeldUntil = Date.now();
+    });
   }
 
   /** Sends a packet; a failure to encode is logged and closes the connection. */
@@ -558,8 +576,13 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
       }
       return;
     }
-    // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
-    if (this.keepAlive > 0 && now - this.channel.lastReceivedAt > this.keepAlive * 1500) {
+    // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet, not counting a
+    // pause of ours while storage catches up.
+    if (
+      this.keepAlive > 0 &&
+      this.storageHeldSince === 0 &&
+      now - Math.max(this.channel.lastReceivedAt, this.storageHeldUntil) > this.keepAlive * 1500
+    ) {
       this.closeWith(0x8d, `keep alive of ${this.keepAlive} s expired`, LogLevel.WARNING);
       return;
     }

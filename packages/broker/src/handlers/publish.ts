@@ -92,10 +92,8 @@ export function handlePublish(conn: ServerConn, p: PublishPacket): undefined | P
   }
   const msg = messageFromPublish(p, topic, conn.clientId, Date.now());
   const hook = conn.ctx.hooks.publish;
-  if (hook === null) {
-    complete(conn, msg, qos, packetId, PublishCode.OK);
-    return undefined;
-  }
+  // What complete() returns pauses reading (storage behind, acknowledgements waiting).
+  if (hook === null) return complete(conn, msg, qos, packetId, PublishCode.OK);
   let decision: number | Promise<number>;
   try {
     const view = topic === p.topic ? p : { ...p, topic };
@@ -152,7 +150,11 @@ function complete(
     broker.persist(session, { op: "qos2", clientId: session.clientId, packetId });
   }
   const stored = broker.endWrites();
-  if (qos === 0 || conn.state >= ConnState.CLOSING) return undefined;
+  if (conn.state >= ConnState.CLOSING) return undefined;
+  // This publish wrote (to offline sessions, for one): with the storage behind, the publisher
+  // waits until it caught up, QoS 0 too, whose writes nobody else waits for.
+  const behind = stored === null ? null : broker.storageBacklog();
+  if (qos === 0) return behind === null ? undefined : conn.holdForStorage(behind);
   const v5 = conn.protocolVersion === 5;
   const reasonCode = v5 && receivers === 0 ? ReasonCode.NO_MATCHING_SUBSCRIBERS : 0;
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
@@ -169,9 +171,9 @@ function complete(
     conn.send({ type, packetId, reasonCode });
   });
   // A client that publishes faster than storage commits waits: reading pauses.
-  return waiting !== null && conn.acksPending >= broker.options.receiveMaximum
-    ? waiting
-    : undefined;
+  const acks = waiting !== null && conn.acksPending >= broker.options.receiveMaximum;
+  if (behind !== null) return conn.holdForStorage(acks ? Promise.all([behind, waiting]) : behind);
+  return acks ? conn.holdForStorage(waiting) : undefined;
 }
 
 /** PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0: a refusal, in order with the rest. */
