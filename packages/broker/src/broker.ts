@@ -41,6 +41,8 @@ interface PendingWill {
 }
 
 const SWEEP_MS = 250;
+/** Sweeps a message may wait in flight for its acknowledgement before it is held for long (1 s). */
+const HELD_LONG_SWEEPS = 4;
 /** At most one "storage is behind" warning in this many ms (the next says how many were not). */
 const BACKLOG_WARN_MS = 10_000;
 
@@ -416,6 +418,7 @@ export class Broker {
       seq: pending.seq,
       state: "publish",
       sent: true,
+      since: 0,
     };
     session.addInflight(id, entry);
     if (entry.seq !== 0) {
@@ -560,6 +563,7 @@ export class Broker {
 
   /** The session's client went away: it ends after its expiry interval (never for 0xFFFFFFFF). */
   sessionDetached(session: Session, now: number): void {
+    session.holdLong();
     this.persist(session, {
       op: "session",
       clientId: session.clientId,
@@ -585,6 +589,7 @@ export class Broker {
 
   /** The session's client is back. */
   sessionAttached(session: Session): void {
+    session.keepsLong = false;
     session.expiresAt = 0;
     this.expiring.delete(session);
   }
@@ -660,6 +665,7 @@ export class Broker {
 
   /** Keep alive, connect and write timeouts, session expiry and delayed wills. */
   sweep(now = Date.now()): void {
+    this.memory.tick++;
     for (const conn of this.allConnections) {
       try {
         conn.checkTimers(now);
@@ -667,6 +673,9 @@ export class Broker {
         this.log(LogLevel.CRITICAL, "broker/sweep", `timer check failed: ${describe(error)}`);
       }
     }
+    // A client that leaves a message unacknowledged for a second may keep what it holds for
+    // long: its messages keep their own bytes only, not the network chunks they came in.
+    for (const conn of this.connections.values()) conn.session?.checkHeld(HELD_LONG_SWEEPS);
     for (const session of this.expiring) {
       if (now >= session.expiresAt) {
         this.log(LogLevel.DEBUG, "broker/session", `session ${session.clientId} expired`);

@@ -1,5 +1,5 @@
 import type { StoredDelivery, StoredMessage } from "@myqtt/storage";
-import { type BrokerMessage, messageSize } from "./message.js";
+import type { BrokerMessage } from "./message.js";
 import type { Outgoing, Pending } from "./session.js";
 
 // Conversions between the broker's objects and what storage holds.
@@ -35,8 +35,10 @@ export function fromStored(m: StoredMessage): BrokerMessage {
     properties: m.properties ?? undefined,
     expiresAt: m.expiresAt,
     publisher: m.publisher,
-    size: messageSize(m.topic, m.payload, m.properties),
+    size: -1,
     holders: 0,
+    encodedV4: undefined,
+    encodedV5: undefined,
   };
   msg[STORED] = m;
   return msg;

@@ -114,6 +114,9 @@ function restoreSubscriptions(broker: Broker, session: Session, client: StoredCl
 }
 
 function restoreMessages(session: Session, client: StoredClient): void {
+  // The client is away: what it holds is kept for long, its own bytes only (not the storage's
+  // read buffers).
+  session.holdLong();
   for (const d of client.deliveries) {
     const msg = fromStored(d.message);
     const ids = d.subscriptionIds === null ? null : [...d.subscriptionIds];
@@ -130,6 +133,7 @@ function restoreMessages(session: Session, client: StoredClient): void {
       seq: d.seq,
       state: d.state,
       sent: false,
+      since: 0,
     };
     session.addInflight(d.packetId, entry);
   }

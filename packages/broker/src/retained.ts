@@ -1,5 +1,5 @@
 import { hasWildcard, match } from "@myqtt/codec";
-import { type BrokerMessage, isExpired } from "./message.js";
+import { type BrokerMessage, detach, isExpired } from "./message.js";
 import type { MessageMemory } from "./message-memory.js";
 
 /**
@@ -19,6 +19,8 @@ export class RetainedStore {
   set(msg: BrokerMessage): void {
     this.delete(msg.topic);
     if (msg.payload.length === 0) return;
+    // Kept until replaced: its own bytes only, not the network chunk it arrived in.
+    detach(msg);
     this.byTopic.set(msg.topic, msg);
     this.memory.hold(msg);
   }

@@ -1,5 +1,5 @@
 import type { QoS, RetainHandling } from "@myqtt/codec";
-import { type BrokerMessage, stringBytes } from "./message.js";
+import { type BrokerMessage, detach, sizeOf, stringBytes } from "./message.js";
 import type { MessageMemory } from "./message-memory.js";
 
 /** One subscription of a session. */
@@ -64,6 +64,8 @@ export interface Outgoing {
   state: "publish" | "pubrel";
   /** Sent on the current connection (false: waiting to be resent after a reconnect). */
   sent: boolean;
+  /** The broker's sweep count (MessageMemory.tick) when it was put in flight. */
+  since: number;
 }
 
 /** A delivery waiting for the client (offline, or its in-flight window is full). */
@@ -122,6 +124,13 @@ export class Session {
   stored = false;
   private lastPacketId = 0;
 
+  /**
+   * What the session holds is kept for long: its client is away, or left a message in flight
+   * unacknowledged for a second. Its held messages are then detached from the network buffers
+   * they arrived in (see detach); those of a client that acknowledges in time are not copied.
+   */
+  keepsLong = false;
+
   constructor(
     clientId: string,
     private readonly memory: MessageMemory,
@@ -163,6 +172,8 @@ export class Session {
   addInflight(packetId: number, entry: Outgoing): void {
     (this.inflight ??= new Map()).set(packetId, entry);
     this.memory.hold(entry.msg);
+    entry.since = this.memory.tick;
+    if (this.keepsLong) detach(entry.msg);
     if (entry.sent) this.sentCount++;
     else this.unsentCount++;
   }
@@ -194,7 +205,7 @@ export class Session {
 
   /** Queues a delivery; false (and counted as dropped) when the queue is full. */
   enqueue(pending: Pending, maxMessages: number, maxBytes: number): boolean {
-    if (this.queueLength >= maxMessages || this.queuedBytes + pending.msg.size > maxBytes) {
+    if (this.queueLength >= maxMessages || this.queuedBytes + sizeOf(pending.msg) > maxBytes) {
       this.dropped++;
       return false;
     }
@@ -205,15 +216,34 @@ export class Session {
   /** Queues a delivery whatever the limits (one read back from storage). */
   pushQueued(pending: Pending): void {
     (this.queue ??= []).push(pending);
-    this.queuedBytes += pending.msg.size;
+    this.queuedBytes += sizeOf(pending.msg);
     this.memory.hold(pending.msg);
+    if (this.keepsLong) detach(pending.msg);
+  }
+
+  /** From now on what the session holds is kept for long: detaches it, and what comes later. */
+  holdLong(): void {
+    if (this.keepsLong) return;
+    this.keepsLong = true;
+    if (this.queue !== null) for (const pending of this.queue) detach(pending.msg);
+    if (this.inflight !== null) for (const entry of this.inflight.values()) detach(entry.msg);
+  }
+
+  /**
+   * For the broker's sweep, while the client is connected: holds long once the oldest message
+   * in flight has waited for its acknowledgement `sweeps` sweeps, and no longer once none has.
+   */
+  checkHeld(sweeps: number): void {
+    const oldest = this.inflight === null ? undefined : this.inflight.values().next().value;
+    if (oldest !== undefined && this.memory.tick - oldest.since >= sweeps) this.holdLong();
+    else this.keepsLong = false;
   }
 
   /** Takes the oldest queued delivery. */
   dequeue(): Pending | undefined {
     const pending = this.queue?.shift();
     if (pending !== undefined) {
-      this.queuedBytes -= pending.msg.size;
+      this.queuedBytes -= sizeOf(pending.msg);
       this.memory.release(pending.msg);
     }
     return pending;

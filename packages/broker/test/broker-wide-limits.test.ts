@@ -343,4 +343,45 @@ describe("what the broker-wide budgets count", () => {
     expect(held.payload.buffer.byteLength).toBe(4);
     expect(held.encodedV4).toBeUndefined();
   });
+
+  /** A QoS 1 publish of "tiny" sent in one write with 30 KB of junk, delivered to `live`. */
+  async function tinyFromChunk(broker: TestBroker, topic: string, retain: boolean) {
+    const publisher = await rawConnected(broker, 4);
+    const small = encode(pub(topic, "tiny", 1, { packetId: 1, retain }), { protocolVersion: 4 });
+    const junk = encode(pub("junk", new Uint8Array(30_000), 0), { protocolVersion: 4 });
+    publisher.write(Buffer.concat([small, junk]));
+    expect(await publisher.next()).toMatchObject({ type: PacketType.PUBACK, packetId: 1 });
+  }
+
+  it("keeps the own bytes of a message left unacknowledged for a second by a connected client", async () => {
+    const broker = await startBroker();
+    const slow = await rawConnected(broker, 4, { clientId: "ch-slow" });
+    expect(await subscribe(slow, 1, ["ch/#"])).toEqual([1]);
+    await tinyFromChunk(broker, "ch/slow", false);
+    expect(await slow.next()).toMatchObject({ type: PacketType.PUBLISH, topic: "ch/slow" });
+    const session = brokerOf(broker).sessions.get("ch-slow")!;
+    const inflight = () => [...session.inflight!.values()][0]!.msg;
+    // Acknowledged at once, as almost every message is, it is not worth a copy...
+    expect(inflight().payload.buffer.byteLength).toBeGreaterThan(30_000);
+    // ...left unacknowledged through four sweeps (a second), it keeps only its own bytes.
+    for (let i = 0; i < 4; i++) brokerOf(broker).sweep();
+    expect(Buffer.from(inflight().payload).toString()).toBe("tiny");
+    expect(inflight().payload.buffer.byteLength).toBe(4);
+    await expectServed(slow);
+  });
+
+  it("keeps a retained message's own bytes", async () => {
+    const broker = await startBroker();
+    await tinyFromChunk(broker, "ch/kept", true);
+    const kept = brokerOf(broker).retained.get("ch/kept")!;
+    expect(Buffer.from(kept.payload).toString()).toBe("tiny");
+    expect(kept.payload.buffer.byteLength).toBe(4);
+    const late = await rawConnected(broker, 4);
+    expect(await subscribe(late, 1, ["ch/kept"])).toEqual([1]);
+    expect(await late.next()).toMatchObject({
+      type: PacketType.PUBLISH,
+      topic: "ch/kept",
+      retain: true,
+    });
+  });
 });
