@@ -17,6 +17,7 @@ import {
   type Subscription,
   subscriptionCost,
 } from "./session.js";
+import { ThrottledWarning } from "./throttled-warning.js";
 
 /** Counters of a broker since it started. */
 export interface BrokerStats {
@@ -77,9 +78,7 @@ export class Broker {
   subscriptionBytes = 0;
   private readonly router: Router;
   private readonly wills = new Map<string, PendingWill>();
-  /** When a drop was last logged, and the drops since that were not. */
-  private dropWarnedAt = 0;
-  private dropsNotLogged = 0;
+  private readonly dropWarning = new ThrottledWarning(1000, "more dropped");
   /** Sessions whose client is away and that end at `expiresAt`. */
   private readonly expiring = new Set<Session>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
@@ -94,8 +93,7 @@ export class Broker {
   private storageWait: Promise<void> | null = null;
   /** Connected sessions whose queue waits for the storage to catch up. */
   private storageHeld: Set<Session> | null = null;
-  private backlogWarnedAt = 0;
-  private backlogsNotLogged = 0;
+  private readonly backlogWarning = new ThrottledWarning(BACKLOG_WARN_MS, "more times");
   private starting: Promise<number> | null = null;
 
   constructor(ctx: Ctx, options: BrokerOptions = {}) {
@@ -201,7 +199,9 @@ export class Broker {
     if (pending <= max) return null;
     this.stats.storageBacklogs++;
     const since = Date.now();
-    this.warnBacklog(
+    this.warn(
+      this.backlogWarning,
+      "broker/storage",
       `storage is ${mib(pending)} behind (maxStoragePendingBytes ${mib(max)}); holding back ` +
         `the clients that write until it is under ${mib(max / 2)}`,
     );
@@ -213,21 +213,6 @@ export class Broker {
     });
     this.storageWait = wait;
     return wait;
-  }
-
-  /** Like warnDropped: at most one line in BACKLOG_WARN_MS, the next counting the others. */
-  private warnBacklog(message: string): void {
-    if (!this.ctx.logs(LogLevel.WARNING)) return;
-    const now = Date.now();
-    if (now - this.backlogWarnedAt < BACKLOG_WARN_MS) {
-      this.backlogsNotLogged++;
-      return;
-    }
-    const more =
-      this.backlogsNotLogged === 0 ? "" : ` (${this.backlogsNotLogged} more times since)`;
-    this.backlogWarnedAt = now;
-    this.backlogsNotLogged = 0;
-    this.log(LogLevel.WARNING, "broker/storage", message + more);
   }
 
   /** The storage caught up: sessions whose queue waited for it send on, in the order they waited. */
@@ -369,27 +354,19 @@ export class Broker {
     if (this.memory.fits(msg, this.options.maxTotalMessageBytes)) return true;
     session.dropped++;
     this.stats.messagesDropped++;
-    this.warnDropped(
+    this.warn(
+      this.dropWarning,
+      "broker/queue",
       `maxTotalMessageBytes reached; message on ${msg.topic} to ${session.clientId} dropped`,
     );
     return false;
   }
 
-  /**
-   * A drop warning, at most one a second: under load a full queue drops every message, and a
-   * line for each would flood the log. The next line says how many were not logged.
-   */
-  private warnDropped(message: string): void {
+  /** A warning that repeats under load: at most one line per the throttle's interval. */
+  private warn(throttle: ThrottledWarning, topic: string, message: string): void {
     if (!this.ctx.logs(LogLevel.WARNING)) return;
-    const now = Date.now();
-    if (now - this.dropWarnedAt < 1000) {
-      this.dropsNotLogged++;
-      return;
-    }
-    const more = this.dropsNotLogged === 0 ? "" : ` (${this.dropsNotLogged} more dropped since)`;
-    this.dropWarnedAt = now;
-    this.dropsNotLogged = 0;
-    this.log(LogLevel.WARNING, "broker/queue", message + more);
+    const line = throttle.line(message);
+    if (line !== null) this.log(LogLevel.WARNING, topic, line);
   }
 
   private enqueue(session: Session, pending: Pending): void {
@@ -400,7 +377,9 @@ export class Broker {
       }
     } else {
       this.stats.messagesDropped++;
-      this.warnDropped(
+      this.warn(
+        this.dropWarning,
+        "broker/queue",
         `queue of ${session.clientId} is full; message on ${pending.msg.topic} dropped`,
       );
     }

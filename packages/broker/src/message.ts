@@ -91,6 +91,12 @@ export function stringBytes(s: string): number {
  */
 const USER_PROPERTY_BYTES = 112;
 
+/** The message's size (see messageSize), counted once. */
+export function sizeOf(msg: BrokerMessage): number {
+  if (msg.size < 0) msg.size = messageSize(msg.topic, msg.payload, msg.properties);
+  return msg.size;
+}
+
 /**
  * What a message is counted for against maxQueuedBytes and maxTotalMessageBytes: its payload,
  * its topic and the properties it carries to 5.0 subscribers (user properties, correlation
@@ -98,12 +104,6 @@ const USER_PROPERTY_BYTES = 112;
  * Counting only payload and topic let one client queue 290 messages of 14 MB of user
  * properties each, counted 30 bytes, for one offline session until the broker ran out of heap.
  */
-/** The message's size (see messageSize), counted once. */
-export function sizeOf(msg: BrokerMessage): number {
-  if (msg.size < 0) msg.size = messageSize(msg.topic, msg.payload, msg.properties);
-  return msg.size;
-}
-
 export function messageSize(
   topic: string,
   payload: Uint8Array,

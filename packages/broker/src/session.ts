@@ -234,7 +234,10 @@ export class Session {
    * in flight has waited for its acknowledgement `sweeps` sweeps, and no longer once none has.
    */
   checkHeld(sweeps: number): void {
-    const oldest = this.inflight === null ? undefined : this.inflight.values().next().value;
+    // The size first: no iterator for the many sessions with nothing in flight.
+    const inflight = this.inflight;
+    const oldest =
+      inflight === null || inflight.size === 0 ? undefined : inflight.values().next().value;
     if (oldest !== undefined && this.memory.tick - oldest.since >= sweeps) this.holdLong();
     else this.keepsLong = false;
   }
