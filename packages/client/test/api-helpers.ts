@@ -74,6 +74,11 @@ export async function muteServer(): Promise<{ port: number }> {
 
 /** A relay to 127.0.0.1:`port` that records every byte in both directions. */
 export interface RecordingProxy extends TestServer {
+  /**
+   * From now on what the server sends is dropped, not passed on (no FIN, no RST: the clients'
+   * bytes still reach the server, nothing comes back).
+   */
+  silence(): void;
   /** Bytes the clients sent to the server. */
   toServer(): Buffer;
   /** Bytes the server sent to the clients. */
@@ -83,6 +88,7 @@ export interface RecordingProxy extends TestServer {
 export async function recordingProxy(port: number): Promise<RecordingProxy> {
   const up: Buffer[] = [];
   const down: Buffer[] = [];
+  let silent = false;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = netConnect(port, "127.0.0.1");
@@ -104,6 +110,7 @@ export async function recordingProxy(port: number): Promise<RecordingProxy> {
       upstream.write(d);
     });
     upstream.on("data", (d: Buffer) => {
+      if (silent) return;
       down.push(d);
       client.write(d);
     });
@@ -117,6 +124,9 @@ export async function recordingProxy(port: number): Promise<RecordingProxy> {
     url: `mqtt://127.0.0.1:${address.port}`,
     toServer: () => Buffer.concat(up),
     toClient: () => Buffer.concat(down),
+    silence: () => {
+      silent = true;
+    },
   };
 }
 

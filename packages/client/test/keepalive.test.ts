@@ -1,10 +1,9 @@
 // Keep alive: the client pings a connection idle in either direction and drops a dead one, on
 // real and fake clocks.
-import { createServer, connect as netConnect, type Socket } from "node:net";
 import { PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { ConnectionClosedError, connect, type MqttClient, TimeoutError } from "../src/index.js";
-import { SERVERS } from "./api-helpers.js";
+import { recordingProxy, SERVERS } from "./api-helpers.js";
 import { onCleanup, sleep } from "./helpers.js";
 import { FakeTimers, type RawServer, rawServer, until } from "./resilience-helpers.js";
 
@@ -24,47 +23,6 @@ async function pingServer(answer: () => boolean = () => true, serverKeepAlive?: 
         conn.send({ type: PacketType.PUBACK, packetId: p.packetId! });
     },
   });
-}
-
-/**
- * A relay to 127.0.0.1:`port`; after `silence()` it stops passing what the server sends (no
- * FIN, no RST: the client's bytes still reach the server, nothing comes back).
- */
-async function silencingProxy(port: number) {
-  let silent = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = netConnect(port, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-      s.on("close", () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on("data", (d: Buffer) => upstream.write(d));
-    upstream.on("data", (d: Buffer) => {
-      if (!silent) client.write(d);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  onCleanup(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no address");
-  return {
-    url: `mqtt://127.0.0.1:${address.port}`,
-    silence: (): void => {
-      silent = true;
-    },
-  };
 }
 
 function pingTimes(server: RawServer, connIndex = 0): number[] {
@@ -177,7 +135,7 @@ describe.each(SERVERS)(
       "MQTT level %i: a client that keeps sending QoS 0 declares the connection dead within 2 × keepAlive",
       async (protocolVersion) => {
         const server = await start();
-        const proxy = await silencingProxy(server.port!);
+        const proxy = await recordingProxy(server.port!);
         const c = await connect(proxy.url, {
           protocolVersion,
           keepAlive: 1,
