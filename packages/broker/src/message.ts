@@ -135,10 +135,9 @@ const sliceCopy = Uint8Array.prototype.slice;
  * message would keep whole: measured, each 10-byte message queued from a 64 KB chunk kept
  * 58 KB outside the heap, counted 94 bytes. Such a view is copied out; a view that is most of
  * its buffer (a large payload gathered on its own) is not, nor is one copied already. Only
- * what is held for long pays for the copy (retained, queued for a client that is away, in
- * flight to one that has left a message unacknowledged for a second): copying every message
- * in flight cost 18% of the harness's QoS 1 fan-in (605k -> 495k msg/s), for messages held a
- * millisecond.
+ * what is held for long pays for the copy (see Session.keepsLong; retained messages too):
+ * copying every message in flight cost 18% of the harness's QoS 1 fan-in (605k -> 495k
+ * msg/s), for messages held a millisecond.
  */
 export function detach(msg: BrokerMessage): void {
   if (keepsMore(msg.payload)) msg.payload = sliceCopy.call(msg.payload);

@@ -28,8 +28,8 @@ export interface BrokerOptions {
    * sessions counts its size (as for maxQueuedBytes) and 384 bytes once, and 256 bytes per
    * hold: what the heap was measured to take with FileStorage (232 bytes a hold; 70 without
    * storage). A message held for long (retained, queued for a client that is away,
-   * unacknowledged for a second) keeps only its own bytes, not the network chunk it arrived
-   * in. A delivery that would go beyond it is dropped for that session as from a full queue;
+   * unacknowledged for a second, in a queue that has not moved for a second) keeps only its
+   * own bytes, not the network chunk it arrived in. A delivery that would go beyond it is dropped for that session as from a full queue;
    * a retained message beyond it is delivered but not retained.
    */
   maxTotalMessageBytes?: number;

@@ -123,10 +123,12 @@ export class Session {
   /** Something of it was written to storage: its end must be written too. */
   stored = false;
   private lastPacketId = 0;
+  /** The sweep count (MessageMemory.tick) when the queue last moved: took its head, or began. */
+  private queueMovedAt = 0;
 
   /**
-   * What the session holds is kept for long: its client is away, or left a message in flight
-   * unacknowledged for a second. Its held messages are then detached from the network buffers
+   * What the session holds is kept for long: its client is away, left a message in flight
+   * unacknowledged for a second, or its queue has not moved for a second. Its held messages are then detached from the network buffers
    * they arrived in (see detach); those of a client that acknowledges in time are not copied.
    */
   keepsLong = false;
@@ -215,7 +217,9 @@ export class Session {
 
   /** Queues a delivery whatever the limits (one read back from storage). */
   pushQueued(pending: Pending): void {
-    (this.queue ??= []).push(pending);
+    const queue = (this.queue ??= []);
+    if (queue.length === 0) this.queueMovedAt = this.memory.tick;
+    queue.push(pending);
     this.queuedBytes += sizeOf(pending.msg);
     this.memory.hold(pending.msg);
     if (this.keepsLong) detach(pending.msg);
@@ -231,14 +235,21 @@ export class Session {
 
   /**
    * For the broker's sweep, while the client is connected: holds long once the oldest message
-   * in flight has waited for its acknowledgement `sweeps` sweeps, and no longer once none has.
+   * in flight has waited for its acknowledgement `sweeps` sweeps, or the queue has not moved
+   * for as long (the storage is behind, say, with nothing in flight), and no longer once
+   * neither is so. A queue that moves, however long, keeps each message briefly.
    */
   checkHeld(sweeps: number): void {
+    const tick = this.memory.tick;
     // The size first: no iterator for the many sessions with nothing in flight.
     const inflight = this.inflight;
     const oldest =
       inflight === null || inflight.size === 0 ? undefined : inflight.values().next().value;
-    if (oldest !== undefined && this.memory.tick - oldest.since >= sweeps) this.holdLong();
+    if (
+      (oldest !== undefined && tick - oldest.since >= sweeps) ||
+      (this.queueLength > 0 && tick - this.queueMovedAt >= sweeps)
+    )
+      this.holdLong();
     else this.keepsLong = false;
   }
 
@@ -246,6 +257,7 @@ export class Session {
   dequeue(): Pending | undefined {
     const pending = this.queue?.shift();
     if (pending !== undefined) {
+      this.queueMovedAt = this.memory.tick;
       this.queuedBytes -= sizeOf(pending.msg);
       this.memory.release(pending.msg);
     }

@@ -5,9 +5,14 @@
 import { type ConnectPacket, encode, PacketType } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { configureBroker } from "../src/index.js";
-import { messageSize } from "../src/message.js";
-import { HOLD_BYTES, MESSAGE_BYTES } from "../src/message-memory.js";
-import { SUBSCRIPTION_BYTES, subscriptionCost, WILDCARD_LEVEL_BYTES } from "../src/session.js";
+import { makeMessage, messageSize } from "../src/message.js";
+import { HOLD_BYTES, MESSAGE_BYTES, MessageMemory } from "../src/message-memory.js";
+import {
+  Session,
+  SUBSCRIPTION_BYTES,
+  subscriptionCost,
+  WILDCARD_LEVEL_BYTES,
+} from "../src/session.js";
 import { pub, receivePublishes } from "./flow-helpers.js";
 import { client, RawClient, sleep, startBroker, type TestBroker, until } from "./helpers.js";
 import {
@@ -368,6 +373,45 @@ describe("what the broker-wide budgets count", () => {
     expect(Buffer.from(inflight().payload).toString()).toBe("tiny");
     expect(inflight().payload.buffer.byteLength).toBe(4);
     await expectServed(slow);
+  });
+
+  it("keeps the own bytes of what waits in a connected client's queue that has not moved for a second", () => {
+    // As the broker's sweep sees a connected session: one sweep a tick, checkHeld after each.
+    const memory = new MessageMemory();
+    const chunk = new Uint8Array(30_000);
+    const message = (at: number) =>
+      makeMessage("q/x", chunk.subarray(at, at + 4), 1, false, undefined, "pub", Date.now());
+    const pending = (at: number) => ({
+      msg: message(at),
+      qos: 1 as const,
+      retain: false,
+      subscriptionIds: null,
+      seq: 0,
+    });
+    const sweep = (session: Session) => {
+      memory.tick++;
+      session.checkHeld(4);
+    };
+
+    // A queue that moves every sweep, however long it stays non-empty, keeps views.
+    const moving = new Session("moving", memory);
+    moving.pushQueued(pending(0));
+    for (let i = 1; i <= 8; i++) {
+      moving.pushQueued(pending(i * 8));
+      sweep(moving);
+      moving.dequeue();
+    }
+    expect(moving.queue![0]!.msg.payload.buffer.byteLength).toBe(30_000);
+
+    // A queue that stands still (nothing in flight: the storage is behind, say) for four
+    // sweeps keeps only its messages' own bytes, and so does what joins it then.
+    const stuck = new Session("stuck", memory);
+    stuck.pushQueued(pending(0));
+    for (let i = 0; i < 3; i++) sweep(stuck);
+    expect(stuck.queue![0]!.msg.payload.buffer.byteLength).toBe(30_000);
+    sweep(stuck);
+    stuck.pushQueued(pending(100));
+    expect(stuck.queue!.map((p) => p.msg.payload.buffer.byteLength)).toEqual([4, 4]);
   });
 
   it("keeps a retained message's own bytes", async () => {
