@@ -25,6 +25,15 @@ async function pingServer(answer: () => boolean = () => true, serverKeepAlive?: 
   });
 }
 
+/** Two PINGREQs, the first about a second after `connectedAt`, the second a second later. */
+function expectTwoPingsASecondApart(pings: number[], connectedAt: number): void {
+  expect(pings.length).toBe(2);
+  expect(pings[0]! - connectedAt).toBeGreaterThanOrEqual(900);
+  expect(pings[0]! - connectedAt).toBeLessThan(1400);
+  expect(pings[1]! - pings[0]!).toBeGreaterThanOrEqual(900);
+  expect(pings[1]! - pings[0]!).toBeLessThan(1400);
+}
+
 function pingTimes(server: RawServer, connIndex = 0): number[] {
   const conn = server.conns[connIndex]!;
   return conn.packets.flatMap((p, i) => (p.type === PacketType.PINGREQ ? [conn.times[i]!] : []));
@@ -48,11 +57,7 @@ describe("keep alive on the real clock (keepAlive 1 s)", () => {
     const connectedAt = server.conns[0]!.times[0]!;
     await sleep(2500);
     const pings = pingTimes(server);
-    expect(pings.length).toBe(2);
-    expect(pings[0]! - connectedAt).toBeGreaterThanOrEqual(900);
-    expect(pings[0]! - connectedAt).toBeLessThan(1400);
-    expect(pings[1]! - pings[0]!).toBeGreaterThanOrEqual(900);
-    expect(pings[1]! - pings[0]!).toBeLessThan(1400);
+    expectTwoPingsASecondApart(pings, connectedAt);
     expect(c.connected).toBe(true);
     expect(server.conns.length).toBe(1);
     expect(server.conns[0]!.closed).toBe(false);
@@ -82,11 +87,7 @@ describe("keep alive on the real clock (keepAlive 1 s)", () => {
     }
     // Nothing comes back for QoS 0: only the PINGRESP tells the server is there.
     const pings = pingTimes(server);
-    expect(pings.length).toBe(2);
-    expect(pings[0]! - connectedAt).toBeGreaterThanOrEqual(900);
-    expect(pings[0]! - connectedAt).toBeLessThan(1400);
-    expect(pings[1]! - pings[0]!).toBeGreaterThanOrEqual(900);
-    expect(pings[1]! - pings[0]!).toBeLessThan(1400);
+    expectTwoPingsASecondApart(pings, connectedAt);
     expect(c.connected).toBe(true);
   });
 

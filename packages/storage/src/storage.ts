@@ -166,8 +166,11 @@ export abstract class Storage {
   write(ops: StorageOp | readonly StorageOp[]): Promise<void> {
     if (this.state !== "open") return Promise.reject(closedError());
     if (Array.isArray(ops)) {
-      for (const op of ops) this.pending.push(op);
-      if (this.countsPendingBytes) for (const op of ops) this.queuedBytes += opBytes(op);
+      const counts = this.countsPendingBytes;
+      for (const op of ops) {
+        this.pending.push(op);
+        if (counts) this.queuedBytes += opBytes(op);
+      }
     } else {
       this.pending.push(ops as StorageOp);
       if (this.countsPendingBytes) this.queuedBytes += opBytes(ops as StorageOp);
