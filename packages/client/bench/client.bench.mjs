@@ -1,12 +1,14 @@
 // Our client against MQTT.js, both against the same Mosquitto in one run (interleaved reps):
 // QoS 0 and QoS 1 publish throughput (counted at a neutral raw-socket subscriber) and QoS 0
 // round-trip latency and the client CPU per round trip (publish to a topic the same client is
-// subscribed to).
+// subscribed to). A third column, "net floor" (bench/net-floor.mjs), is the least a Node.js
+// program on net.Socket spends on the same publishes: what Node's socket costs.
 //   pnpm --filter @myqtt/client bench        (needs Mosquitto: apt-get install mosquitto)
 import { fork } from "node:child_process";
 import mqtt from "mqtt";
 import { startMosquitto } from "../../../tooling/services/mosquitto.mjs";
 import { connect } from "../dist/index.js";
+import { connectFloor } from "./net-floor.mjs";
 
 const REPS = Number(process.env.REPS ?? 3);
 const N0 = Number(process.env.N0 ?? 100_000);
@@ -64,6 +66,18 @@ const libs = {
           c.on("message", fn);
         },
         close: () => c.endAsync(),
+      };
+    },
+  },
+  // Throughput and the paced run only (it cannot subscribe).
+  "net floor": {
+    async open(url) {
+      const c = await connectFloor(Number(new URL(url).port));
+      return {
+        pub0: (topic) => c.publish0(topic, PAYLOAD),
+        pub1: (topic) => c.publish1(topic, PAYLOAD),
+        subscribe: null,
+        close: () => c.end(),
       };
     },
   },
@@ -176,13 +190,16 @@ const broker = await startMosquitto([
   "set_tcp_nodelay true",
 ]);
 const blank = () => ({ q0: [], q1: [], c0: [], c1: [], p50: [], p99: [], rttCpu: [], paced: [] });
-const results = { myqtt: blank(), "mqtt.js": blank() };
+const results = { myqtt: blank(), "mqtt.js": blank(), "net floor": blank() };
 try {
   for (let rep = 1; rep <= REPS; rep++) {
     for (const lib of Object.keys(libs)) {
       const q0 = await throughput(lib, broker.url, broker.port, 0);
       const q1 = await throughput(lib, broker.url, broker.port, 1);
-      const { p50, p99, cpuPerTrip } = await latency(lib, broker.url);
+      const { p50, p99, cpuPerTrip } =
+        lib === "net floor"
+          ? { p50: NaN, p99: NaN, cpuPerTrip: NaN }
+          : await latency(lib, broker.url);
       const { usPerMsg } = await paced(lib, broker.url, broker.port);
       const r = results[lib];
       r.q0.push(q0.rate);
@@ -205,29 +222,23 @@ const m = (lib, k) => median(results[lib][k]);
 console.log(
   `\nAgainst Mosquitto, medians of ${REPS} reps (${N0} QoS 0 and ${N1} QoS 1 messages of 64 B, ${ROUND_TRIPS} round trips)\n`,
 );
-console.log("| measure | myqtt | MQTT.js | myqtt / MQTT.js |");
-console.log("|---|---:|---:|---:|");
-console.log(
-  `| QoS 0 publish: msg per client CPU-second | ${m("myqtt", "c0").toFixed(0)} | ${m("mqtt.js", "c0").toFixed(0)} | ${(m("myqtt", "c0") / m("mqtt.js", "c0")).toFixed(2)}x |`,
-);
-console.log(
-  `| QoS 1 publish: msg per client CPU-second | ${m("myqtt", "c1").toFixed(0)} | ${m("mqtt.js", "c1").toFixed(0)} | ${(m("myqtt", "c1") / m("mqtt.js", "c1")).toFixed(2)}x |`,
-);
-console.log(
-  `| QoS 0 publish throughput (wall, capped by the broker), msg/s | ${m("myqtt", "q0").toFixed(0)} | ${m("mqtt.js", "q0").toFixed(0)} | ${(m("myqtt", "q0") / m("mqtt.js", "q0")).toFixed(2)}x |`,
-);
-console.log(
-  `| QoS 1 publish throughput (wall, ${WINDOW} in flight), msg/s | ${m("myqtt", "q1").toFixed(0)} | ${m("mqtt.js", "q1").toFixed(0)} | ${(m("myqtt", "q1") / m("mqtt.js", "q1")).toFixed(2)}x |`,
-);
-console.log(
-  `| QoS 1 at ${PACED_RATE} msg/s: client CPU us per message (lower is better) | ${m("myqtt", "paced").toFixed(2)} | ${m("mqtt.js", "paced").toFixed(2)} | ${(m("myqtt", "paced") / m("mqtt.js", "paced")).toFixed(2)}x |`,
-);
-console.log(
-  `| round trip p50, us (lower is better) | ${m("myqtt", "p50").toFixed(1)} | ${m("mqtt.js", "p50").toFixed(1)} | ${(m("myqtt", "p50") / m("mqtt.js", "p50")).toFixed(2)}x |`,
-);
-console.log(
-  `| round trip p99, us (lower is better) | ${m("myqtt", "p99").toFixed(1)} | ${m("mqtt.js", "p99").toFixed(1)} | ${(m("myqtt", "p99") / m("mqtt.js", "p99")).toFixed(2)}x |`,
-);
-console.log(
-  `| round trip: client CPU us per round trip (lower is better) | ${m("myqtt", "rttCpu").toFixed(1)} | ${m("mqtt.js", "rttCpu").toFixed(1)} | ${(m("myqtt", "rttCpu") / m("mqtt.js", "rttCpu")).toFixed(2)}x |`,
-);
+const rows = [
+  ["QoS 0 publish: msg per client CPU-second", "c0", 0],
+  ["QoS 1 publish: msg per client CPU-second", "c1", 0],
+  ["QoS 0 publish throughput (wall, capped by the broker), msg/s", "q0", 0],
+  [`QoS 1 publish throughput (wall, ${WINDOW} in flight), msg/s`, "q1", 0],
+  [`QoS 1 at ${PACED_RATE} msg/s: client CPU us per message (lower is better)`, "paced", 2],
+  ["round trip p50, us (lower is better)", "p50", 1],
+  ["round trip p99, us (lower is better)", "p99", 1],
+  ["round trip: client CPU us per round trip (lower is better)", "rttCpu", 1],
+];
+const ratio = (a, b) => (Number.isNaN(a) ? "" : `${(a / b).toFixed(2)}x`);
+console.log("| measure | myqtt | MQTT.js | myqtt / MQTT.js | net floor | net floor / MQTT.js |");
+console.log("|---|---:|---:|---:|---:|---:|");
+for (const [label, key, digits] of rows) {
+  const [ours, theirs, floor] = ["myqtt", "mqtt.js", "net floor"].map((lib) => m(lib, key));
+  const floorCell = Number.isNaN(floor) ? "" : floor.toFixed(digits);
+  console.log(
+    `| ${label} | ${ours.toFixed(digits)} | ${theirs.toFixed(digits)} | ${ratio(ours, theirs)} | ${floorCell} | ${ratio(floor, theirs)} |`,
+  );
+}
