@@ -491,7 +491,13 @@ export class Broker {
       session.sentCount++;
       session.unsentCount--;
       if (entry.state === "pubrel") output.sendPubrel(id);
-      else output.sendPublish(entry, id, true);
+      else if (!output.sendPublish(entry, id, true)) {
+        // Too large for the Maximum Packet Size of this connection (a client may lower it when
+        // it comes back): dropped as if delivered [MQTT-3.1.2-25], as on the first send.
+        // Kept, it would hold a Receive Maximum slot for good.
+        this.completeFlow(session, id);
+        this.stats.messagesDropped++;
+      }
     }
     return true;
   }

@@ -223,7 +223,11 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
     const aliasing = v5 && this.clientTopicAliasMaximum > 0;
     if (qos === 0) {
       if (this.channel.bufferedOutgoing > this.broker.options.maxOutgoingBytes) return false;
-      if (msg.expiresAt !== 0 && isExpired(msg, Date.now())) return false;
+      // A message being routed is on its way now: only one sent later (queued, retained) can
+      // have expired [MQTT-3.3.2-5]. So a Message Expiry Interval of 0 reaches the subscribers
+      // connected at the publish, at QoS 0 as at QoS 1, and no one later.
+      if (msg.expiresAt !== 0 && msg !== this.broker.fanningOut && isExpired(msg, Date.now()))
+        return false;
       if (!retain && subscriptionIds === null && msg.expiresAt === 0 && !aliasing) {
         // Encoded once, copied to every plain receiver of the message being routed; a queued
         // one is encoded on its own, or its message would keep the encoding while held.

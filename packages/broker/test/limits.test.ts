@@ -892,6 +892,43 @@ describe("a 5.0 client's Maximum Packet Size", () => {
     expect(brokerOf(broker).stats.messagesDropped).toBeGreaterThanOrEqual(1);
     await control.check();
   });
+
+  it("drops an unacknowledged message that no longer fits when the client comes back with a lower one, and frees its slot", async () => {
+    // [MQTT-3.1.2-25] on resend too: kept in flight, the message held the only Receive
+    // Maximum slot, and no QoS 1 message reached the session again.
+    const broker = await startBroker();
+    const control = await Control.start(broker);
+    const session = {
+      clientId: "mps-resume",
+      clean: false,
+      properties: { sessionExpiryInterval: 60, receiveMaximum: 1 },
+    };
+    const first = await rawConnected(broker, 5, session);
+    await subscribe(first, "mps/#", 1);
+    await control.publish("mps/big", "x".repeat(500), 1);
+    expect(await first.next()).toMatchObject({ type: PacketType.PUBLISH, topic: "mps/big" });
+    first.destroy(); // not acknowledged
+    await until(
+      () => !brokerOf(broker).connections.has("mps-resume"),
+      3000,
+      "the first connection to end",
+    );
+    const dropped = brokerOf(broker).stats.messagesDropped;
+
+    const again = await RawClient.connect(broker, 5);
+    const lower = { ...session.properties, maximumPacketSize: 100 };
+    expect(await again.connect({ ...session, properties: lower })).toMatchObject({
+      type: PacketType.CONNACK,
+      sessionPresent: true,
+    });
+    await control.publish("mps/small", "y", 1);
+    const p = (await again.next()) as PublishPacket;
+    expect(p).toMatchObject({ type: PacketType.PUBLISH, topic: "mps/small", dup: false });
+    again.send({ type: PacketType.PUBACK, packetId: p.packetId! });
+    await expectServed(again);
+    expect(brokerOf(broker).stats.messagesDropped).toBe(dropped + 1);
+    await control.check();
+  });
 });
 
 /** Publishes `size`-byte QoS 0 messages on `topic` until `stop()` or `ms` elapse; returns the count. */

@@ -282,6 +282,25 @@ describe("after CONNECT", () => {
     await control.check();
   });
 
+  it("lets a DISCONNECT set a session expiry when CONNECT asked for one the broker capped to 0", async () => {
+    // [MQTT-3.14.2-2] is about the value in the CONNECT, not what maxSessionExpiryInterval
+    // made of it: no protocol error here, and the session still ends with the connection.
+    const broker = await startBroker({ maxSessionExpiryInterval: 0 });
+    const control = await Control.start(broker);
+    const fields = { clientId: "capped", clean: false, properties: { sessionExpiryInterval: 100 } };
+    const raw = await rawConnected(broker, 5, fields);
+    raw.send({
+      type: PacketType.DISCONNECT,
+      reasonCode: 0,
+      properties: { sessionExpiryInterval: 50 },
+    });
+    await raw.closed;
+    expect(raw.packets.filter((p) => p.type === PacketType.DISCONNECT)).toEqual([]);
+    const again = await RawClient.connect(broker, 5);
+    expect(await again.connect(fields)).toMatchObject({ sessionPresent: false, reasonCode: 0 });
+    await control.check();
+  });
+
   it("closes a 5.0 client whose PUBLISH carries a Subscription Identifier (0x82)", async () => {
     const broker = await startBroker();
     const control = await Control.start(broker);

@@ -294,6 +294,30 @@ describe("MQTT 5.0 message properties", () => {
   });
 });
 
+describe("MQTT 5.0 message expiry", () => {
+  it("delivers a Message Expiry Interval of 0 to the subscribers connected at the publish, at every QoS, and keeps it for no one", async () => {
+    // [MQTT-3.3.2-5]: only a copy whose onward delivery has not started by expiry is dropped.
+    const broker = await startBroker();
+    const { raw: sub } = await rawConnected(broker, 5);
+    expect(await rawSubscribe(sub, [{ topicFilter: "ez/#", qos: 1 }])).toEqual([1]);
+    const { raw } = await rawConnected(broker, 5);
+    const expiry = { properties: { messageExpiryInterval: 0 } };
+    raw.send(pub("ez/qos0", "a", 0, expiry));
+    raw.send(pub("ez/qos1", "b", 1, { packetId: 1, ...expiry }));
+    raw.send(pub("ez/retained", "c", 1, { packetId: 2, retain: true, ...expiry }));
+    const got = await receivePublishes(sub, 3);
+    expect(got.map((p) => [p.topic, p.qos])).toEqual([
+      ["ez/qos0", 0],
+      ["ez/qos1", 1],
+      ["ez/retained", 1],
+    ]);
+    await sleep(20);
+    const { raw: late } = await rawConnected(broker, 5);
+    expect(await rawSubscribe(late, [{ topicFilter: "ez/#", qos: 1 }])).toEqual([1]);
+    expect(await drain(late, 150)).toEqual([]);
+  });
+});
+
 describe("MQTT 5.0 maximum packet size", () => {
   it("does not send a client messages above its Maximum Packet Size, but sends the others", async () => {
     const broker = await startBroker();

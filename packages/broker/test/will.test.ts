@@ -1,7 +1,7 @@
 import { PacketType, type Will } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import { bytes, type Recording, rawConnected, recorder, untilGone } from "./flow-helpers.js";
-import { client, sleep, startBroker, type TestBroker, until } from "./helpers.js";
+import { client, RawClient, sleep, startBroker, type TestBroker, until } from "./helpers.js";
 
 function will(topic: string, payload: string, extra: Partial<Will> = {}): Will {
   return { topic, payload: bytes(payload), qos: 0, retain: false, ...extra };
@@ -113,6 +113,29 @@ describe.each([4, 5] as const)("wills, MQTT level %i", (protocolVersion) => {
     raw.destroy();
     await until(() => at2.got.length === 1 && at0.got.length === 1);
     expect([at2.got[0]?.qos, at0.got[0]?.qos]).toEqual([2, 0]);
+  });
+});
+
+describe.each([4, 5] as const)("a will on a '$' topic, MQTT level %i", (protocolVersion) => {
+  it("is refused at CONNECT as not authorized: it would be a client's publish to a '$' topic", async () => {
+    const broker = await startBroker();
+    const sys = await watcher(broker, "$SYS/#", protocolVersion);
+    const raw = await RawClient.connect(broker, protocolVersion);
+    const connack = await raw.connect({
+      clientId: "spoofer",
+      will: will("$SYS/broker/version", "spoofed", { qos: 1, retain: true }),
+    });
+    // 0x87 Not authorized (5.0), return code 5 (3.1.1); then the connection closes.
+    expect(connack).toMatchObject({
+      type: PacketType.CONNACK,
+      reasonCode: protocolVersion === 5 ? 0x87 : 5,
+    });
+    await raw.closed;
+    await sleep(150);
+    expect(sys.got).toEqual([]);
+    const late = await watcher(broker, "$SYS/#", protocolVersion);
+    await sleep(150);
+    expect(late.got, "nothing was retained there").toEqual([]);
   });
 });
 

@@ -59,6 +59,17 @@ export function handleConnect(conn: ServerConn, p: ConnectPacket): undefined | P
       refuse(conn, ReasonCode.TOPIC_NAME_INVALID, undefined, `will topic ${problem}`);
       return undefined;
     }
+    if (p.will.topic.startsWith("$")) {
+      // '$' topics are the server's (4.7.2): a will there would be a client's publish to one,
+      // which is refused (a retained will could replace what the server keeps there).
+      refuse(
+        conn,
+        ReasonCode.NOT_AUTHORIZED,
+        undefined,
+        `will topic ${p.will.topic} is the server's`,
+      );
+      return undefined;
+    }
   }
   if (p.clientId.length === 0) {
     // [MQTT-3.1.3-8]: 3.1.1 assigns an id only to a clean session; 3.1 requires one.

@@ -8,8 +8,9 @@ export function handleDisconnect(conn: ServerConn, p: DisconnectPacket): undefin
   const session = conn.session;
   const expiry = p.properties?.sessionExpiryInterval;
   if (expiry !== undefined && session !== null) {
-    if (session.expiryInterval === 0 && expiry !== 0) {
-      // [MQTT-3.14.2-2]: a session that was to end with the connection cannot be extended here.
+    if ((conn.connectProperties.sessionExpiryInterval ?? 0) === 0 && expiry !== 0) {
+      // [MQTT-3.14.2-2]: a session the CONNECT asked to end with the connection cannot be
+      // extended here. What the CONNECT said counts, not the maxSessionExpiryInterval cap.
       conn.closeWith(
         ReasonCode.PROTOCOL_ERROR,
         "DISCONNECT set a session expiry after CONNECT set 0",
