@@ -4,18 +4,23 @@ import {
   type AckPacket,
   type ConnackPacket,
   type ConnackProperties,
+  encode,
   encodedLength,
   encodeUtf8,
   type Packet,
   PacketTooLargeError,
   PacketType,
+  ProtocolError,
   type PublishPacket,
   type PublishProperties,
+  packetTypeName,
   type QoS,
   ReasonCode,
   type SubackPacket,
+  type SubscribePacket,
   type Subscription as SubscriptionRequest,
   type UnsubackPacket,
+  type UnsubscribePacket,
   validateTopicFilter,
   validateTopicName,
 } from "@myqtt/codec";
@@ -95,6 +100,12 @@ interface Waiter<T> {
   reject: (error: Error) => void;
 }
 
+/** Waits for the SUBACK or UNSUBACK of a request of `filters` topic filters. */
+interface AckWaiter extends Waiter<SubackPacket | UnsubackPacket> {
+  type: typeof PacketType.SUBACK | typeof PacketType.UNSUBACK;
+  filters: number;
+}
+
 /** The PUBACK / PUBREC of a received QoS 1/2 message, not sent yet. */
 interface PendingAck {
   qos: 1 | 2;
@@ -160,7 +171,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
    */
   private storeHeldBytes = 0;
   /** SUBACK / UNSUBACK waiters by packet id. */
-  private readonly acks = new Map<number, Waiter<Packet>>();
+  private readonly acks = new Map<number, AckWaiter>();
   private readonly pings: Waiter<void>[] = [];
   private readonly filters = new FilterRegistry();
   private readonly subscriptions = new Set<Subscription>();
@@ -535,6 +546,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
           p.reasonCode ?? 0,
           p.properties as Record<string, unknown> | undefined,
         );
+        this.redirectAfter(p.reasonCode ?? 0, p.properties?.serverReference);
         this.link?.destroy();
         return undefined;
       case PacketType.AUTH:
@@ -780,6 +792,20 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     });
   }
 
+  /**
+   * DISCONNECT 0x9C (use another server) or 0x9D (server moved) with a Server Reference: with
+   * `followRedirects`, the reconnect goes there (4.11), as it does after such a CONNACK.
+   */
+  private redirectAfter(reasonCode: number, serverReference: string | undefined): void {
+    if (!this.options.followRedirects || serverReference === undefined) return;
+    if (reasonCode !== ReasonCode.USE_ANOTHER_SERVER && reasonCode !== ReasonCode.SERVER_MOVED)
+      return;
+    const target = parseServerReference(serverReference, this.port);
+    if (target === null) return;
+    this.host = target.host;
+    this.port = target.port;
+  }
+
   private onPuback(p: AckPacket): void {
     const flow = this.inflight.get(p.packetId);
     if (flow === undefined || flow.packet.qos !== 1) return;
@@ -814,21 +840,46 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     );
   }
 
+  /**
+   * PUBCOMP ends the flow with the PUBREC's outcome: the server took the message at PUBREC
+   * (4.3.3). A PUBCOMP 0x92 (the server lost the flow's state, say with its session) does not
+   * undo that; rejecting would invite the caller to publish an exactly-once message twice.
+   */
   private onPubcomp(p: AckPacket): void {
     const flow = this.inflight.get(p.packetId);
     if (flow === undefined || flow.state !== "pubrel") return;
-    this.complete(
-      flow,
-      (p.reasonCode ?? 0) >= 0x80 ? (p.reasonCode ?? 0) : (flow.pubrecCode ?? 0),
-      PacketType.PUBCOMP,
-    );
+    this.complete(flow, flow.pubrecCode ?? 0, PacketType.PUBCOMP);
   }
 
+  /**
+   * A SUBACK or UNSUBACK: it must be of the kind asked for, with one reason code per filter
+   * ([MQTT-3.8.4-6], [MQTT-3.11.3-1]); otherwise it is a protocol error that fails the request
+   * and closes the connection (its subscriptions would be unknown).
+   */
   private onSubAck(p: SubackPacket | UnsubackPacket): void {
     const waiter = this.acks.get(p.packetId);
     if (waiter === undefined) return;
     this.acks.delete(p.packetId);
-    waiter.resolve(p);
+    const codes = p.reasonCodes; // absent in a 3.1.1 UNSUBACK
+    let problem: string | null = null;
+    if (p.type !== waiter.type)
+      problem = `a ${packetTypeName(p.type)} answered a ${waiter.type === PacketType.SUBACK ? "SUBSCRIBE" : "UNSUBSCRIBE"}`;
+    else if (codes !== undefined && codes.length !== waiter.filters)
+      problem = `a ${packetTypeName(p.type)} carried ${codes.length} reason codes for ${waiter.filters} topic filters`;
+    if (problem === null) {
+      waiter.resolve(p);
+      return;
+    }
+    const error = new ProtocolError(
+      "INVALID_PACKET",
+      `protocol error from the server: ${problem}`,
+      {
+        packetType: p.type,
+      },
+    );
+    waiter.reject(error);
+    this.emitError(error);
+    this.closeWith(ReasonCode.PROTOCOL_ERROR);
   }
 
   private onAuth(p: Extract<Packet, { type: 15 }>): void {
@@ -946,6 +997,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         if (size > limit)
           throw new PacketTooLargeError(size, limit, { packetType: PacketType.PUBLISH });
       }
+      // Property values are checked only when encoded: encoded once here (never on the path
+      // without properties), a bad one (InvalidPacketError) refuses this publish now, instead
+      // of the connection later.
+      if (packet.properties !== undefined) encode(packet, { protocolVersion: 5 });
+      this.checkServerAllows(packet);
       if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
     } catch (error) {
       return Promise.reject(error);
@@ -970,6 +1026,19 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     });
   }
 
+  /**
+   * What the server announced it does not support (5.0 CONNACK) is refused here, with the
+   * reason code it would close the connection with: a QoS above its Maximum QoS (0x9B,
+   * [MQTT-3.2.2-11]), a retained message when Retain Available is 0 (0x9A, [MQTT-3.2.2-14]).
+   */
+  private checkServerAllows(packet: PublishPacket): void {
+    const maximumQoS = this.server.maximumQoS;
+    if (maximumQoS !== undefined && packet.qos > maximumQoS)
+      throw new PublishError(ReasonCode.QOS_NOT_SUPPORTED, PacketType.PUBLISH);
+    if (packet.retain && this.server.retainAvailable === false)
+      throw new PublishError(ReasonCode.RETAIN_NOT_SUPPORTED, PacketType.PUBLISH);
+  }
+
   private publish0(packet: PublishPacket, signal: AbortSignal | undefined): Promise<PublishResult> {
     const link = this.link;
     if (this.stateValue === "connected" && link !== null) {
@@ -978,7 +1047,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       // no QoS 0 publish waits before it; else it waits for the server to read, queued.
       const channel = link.channel;
       if (channel.blockedSince === 0 || (this.queue0.length === 0 && !this.overMark(channel))) {
-        if (this.sendPublish(packet)) return Promise.resolve({ reasonCode: 0 });
+        try {
+          if (this.sendPublish(packet)) return Promise.resolve({ reasonCode: 0 });
+        } catch (error) {
+          return Promise.reject(error);
+        }
       } else if (!link.isClosed) {
         return this.enqueue0(packet, signal);
       }
@@ -1066,7 +1139,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       this.sentCount < window &&
       this.roomToSend()
     ) {
-      return this.start(flow);
+      this.start(flow);
+      return true;
     }
     // Waiting for the connection, for room in the window or for the server to read
     // (maxOutgoingBytes): the same bound either way.
@@ -1076,13 +1150,16 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     return true;
   }
 
-  /** Gives a flow a packet id, stores it, sends it. */
+  /**
+   * Gives a flow a packet id, stores it, sends it. False when every packet id is in use: the
+   * flow goes back to the head of the queue, until a flow completes and pumps again.
+   */
   private start(flow: Flow): boolean {
     const id = this.allocatePacketId();
     if (id === 0) {
       this.queue.unshift(flow);
       this.queuedBytes += flow.size;
-      return true;
+      return false;
     }
     flow.packetId = id;
     flow.packet = { ...flow.packet, packetId: id };
@@ -1095,13 +1172,34 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     const generation = ++flow.generation;
     this.sendAfterStore(flow.packet, this.persist(flow), () => {
       if (flow.generation !== generation || !flow.sent || this.inflight.get(id) !== flow) return;
-      if (!this.sendPublish(flow.packet)) {
-        flow.sent = false;
-        this.sentCount--;
-        this.unsentCount++;
-      }
+      this.sendFlow(flow, flow.packet);
     });
     return true;
+  }
+
+  /**
+   * Sends an in-flight flow's packet. Not sent (no connection): it waits for the next one. A
+   * packet the connection refuses (larger than this server's Maximum Packet Size, a property
+   * the encoder rejects) fails its own flow, which leaves the window and the store.
+   */
+  private sendFlow(flow: Flow, packet: PublishPacket | null): void {
+    let sent: boolean;
+    try {
+      sent =
+        packet === null
+          ? this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId })
+          : this.sendPublish(packet);
+    } catch (error) {
+      this.settle(flow, (waiter) =>
+        waiter.reject(error instanceof Error ? error : new Error(String(error))),
+      );
+      return;
+    }
+    if (!sent) {
+      flow.sent = false;
+      this.sentCount--;
+      this.unsentCount++;
+    }
   }
 
   /** Stores a flow's state; a promise when the store answers with one. */
@@ -1165,7 +1263,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
   /** The chain of store operations not finished yet (null: none). */
   private storing: Promise<void> | null = null;
 
-  /** Sends a PUBLISH (topic alias applied); false when there is no connection. */
+  /**
+   * Sends a PUBLISH (topic alias applied); false when there is no connection. Throws what the
+   * connection refuses the packet for (PacketTooLargeError, InvalidPacketError): nothing of it
+   * was sent then.
+   */
   private sendPublish(packet: PublishPacket): boolean {
     const link = this.link;
     if (link === null || link.isClosed) return false;
@@ -1173,17 +1275,27 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     const wire = aliases === null ? packet : aliases.apply(packet);
     try {
       link.send(wire);
-      return true;
     } catch (error) {
-      if (aliases !== null && wire.topic !== "") aliases.forget(packet.topic);
-      if (error instanceof PacketTooLargeError) throw error;
-      this.emitError(error instanceof Error ? error : new Error(String(error)));
-      return false;
+      if (wire === packet) throw error;
+      if (wire.topic !== "") aliases!.forget(packet.topic);
+      // The alias property can make a packet that fits the server's Maximum Packet Size
+      // without it too large (3 bytes more, or more than a short topic saves): it goes
+      // without. Any other error is the packet's own, and comes again.
+      link.send(packet);
     }
+    return true;
   }
 
   /** A flow ended: the store forgets it, its caller hears, the next one may go. */
   private complete(flow: Flow, reasonCode: number, packetType: number): void {
+    this.settle(flow, (waiter) => {
+      if (reasonCode >= 0x80) waiter.reject(new PublishError(reasonCode, packetType));
+      else waiter.resolve({ packetId: flow.packetId, reasonCode });
+    });
+  }
+
+  /** An in-flight flow ends: out of the window and the store; `tell` tells its caller. */
+  private settle(flow: Flow, tell: (waiter: Waiter<PublishResult>) => void): void {
     this.inflight.delete(flow.packetId);
     if (flow.sent) this.sentCount--;
     else this.unsentCount--;
@@ -1197,10 +1309,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     });
     const waiter = flow.waiter;
     flow.waiter = null;
-    if (waiter !== null) {
-      if (reasonCode >= 0x80) waiter.reject(new PublishError(reasonCode, packetType));
-      else waiter.resolve({ packetId: flow.packetId, reasonCode });
-    }
+    if (waiter !== null) tell(waiter);
     this.pump();
   }
 
@@ -1248,15 +1357,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
             this.inflight.get(flow.packetId) !== flow
           )
             return;
-          const ok =
-            flow.state === "pubrel"
-              ? this.sendOrClose({ type: PacketType.PUBREL, packetId: flow.packetId })
-              : this.sendPublish({ ...flow.packet, dup: true });
-          if (!ok) {
-            flow.sent = false;
-            this.sentCount--;
-            this.unsentCount++;
-          }
+          this.sendFlow(flow, flow.state === "pubrel" ? null : { ...flow.packet, dup: true });
         });
       }
     }
@@ -1284,7 +1385,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
       const flow = this.queue.shift()!;
       this.queuedBytes -= flow.size;
       if (flow.waiter === null) continue; // aborted meanwhile
-      this.start(flow);
+      if (!this.start(flow)) break; // no packet id free: a completing flow pumps again
     }
   }
 
@@ -1409,7 +1510,8 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
           drop.push(f);
         }
       });
-      if (drop.length > 0) await this.sendUnsubscribe(drop).catch(() => {});
+      // The SUBACK decided: the caller hears now, not after the server answers the cleanup.
+      if (drop.length > 0) this.sendUnsubscribe(drop).catch(() => {});
       throw new SubscribeError(filters[refused]!, suback.reasonCodes[refused]!);
     }
     return subscription;
@@ -1464,7 +1566,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     this.everything.delete(subscription);
   }
 
-  /** After a reconnect without a session: subscribe again to every filter in use. */
+  /**
+   * After a reconnect without a session: subscribe again to every filter in use. A filter the
+   * server now refuses ends the Subscriptions on it (their iteration is done) and is reported
+   * with an 'error' event (SubscribeError).
+   */
   private resubscribe(): void {
     const byIdentifier = new Map<number | undefined, SubscriptionRequest[]>();
     for (const record of this.filters.records()) {
@@ -1484,24 +1590,55 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
             : {}),
         }),
         undefined,
-      ).catch((error: unknown) =>
-        this.emitError(new Error(`resubscribe failed: ${describe(error)}`)),
+      ).then(
+        (suback) => this.resubscribed(requests, suback.reasonCodes ?? []),
+        (error: unknown) => this.emitError(new Error(`resubscribe failed: ${describe(error)}`)),
       );
     }
   }
 
-  /** Sends a SUBSCRIBE or UNSUBSCRIBE and waits for its acknowledgement. */
+  private resubscribed(requests: readonly SubscriptionRequest[], codes: readonly number[]): void {
+    requests.forEach(({ topicFilter }, i) => {
+      const code = codes[i] ?? 0x80;
+      const record = this.filters.get(topicFilter);
+      if (code < 0x80 || record === undefined) return;
+      for (const subscription of [...record.subscriptions]) {
+        subscription.end();
+        this.unsubscribeFor(subscription).catch(() => {});
+      }
+      this.filters.restore(topicFilter, undefined);
+      this.emitError(new SubscribeError(topicFilter, code));
+    });
+  }
+
+  /**
+   * Sends a SUBSCRIBE or UNSUBSCRIBE and waits for its acknowledgement. One larger than the
+   * server's Maximum Packet Size is refused here (PacketTooLargeError); the connection stays.
+   */
   private sendRequest(
-    build: (packetId: number) => Packet,
+    build: (packetId: number) => SubscribePacket | UnsubscribePacket,
     signal: AbortSignal | undefined,
-  ): Promise<Packet> {
+  ): Promise<SubackPacket | UnsubackPacket> {
     if (this.stateValue !== "connected" || this.link === null)
       return Promise.reject(new NotConnectedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(signal.reason));
     const packetId = this.allocatePacketId();
     if (packetId === 0) return Promise.reject(new NotConnectedError("no packet id is free"));
+    const packet = build(packetId);
+    const limit = this.server.maximumPacketSize;
+    if (limit !== undefined) {
+      const size = encodedLength(packet, { protocolVersion: this.options.protocolVersion });
+      if (size > limit)
+        return Promise.reject(new PacketTooLargeError(size, limit, { packetType: packet.type }));
+    }
+    const subscribe = packet.type === PacketType.SUBSCRIBE;
     return new Promise((resolve, reject) => {
-      this.acks.set(packetId, { resolve, reject });
+      this.acks.set(packetId, {
+        resolve,
+        reject,
+        type: subscribe ? PacketType.SUBACK : PacketType.UNSUBACK,
+        filters: subscribe ? packet.subscriptions.length : packet.topicFilters.length,
+      });
       this.expectAnswer();
       signal?.addEventListener(
         "abort",
@@ -1510,7 +1647,7 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         },
         { once: true },
       );
-      if (!this.sendOrClose(build(packetId))) {
+      if (!this.sendOrClose(packet)) {
         this.acks.delete(packetId);
         reject(new NotConnectedError());
       }

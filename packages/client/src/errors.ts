@@ -62,7 +62,11 @@ export class QueueFullError extends MqttError {
   }
 }
 
-/** The server refused a publish (v5 PUBACK / PUBREC with a failure code). */
+/**
+ * The server refused a publish (v5 PUBACK / PUBREC with a failure code), or the client refused
+ * it for the server, as its CONNACK announced (QoS above Maximum QoS: 0x9B; retain when Retain
+ * Available is 0: 0x9A; `packetType` PUBLISH then).
+ */
 export class PublishError extends MqttError {
   constructor(reasonCode: number, packetType: number) {
     super(

@@ -1,5 +1,13 @@
 // @myqtt/client: an MQTT 3.1 / 3.1.1 / 5.0 client that loses nothing, and the MyQtt Conn API.
 
+// The codec's errors the client raises too (bad input, limits, a server breaking the protocol).
+export {
+  InvalidPacketError,
+  InvalidTopicError,
+  MqttError,
+  PacketTooLargeError,
+  ProtocolError,
+} from "@myqtt/codec";
 export { type BackoffOptions, backoffDelay } from "./backoff.js";
 export {
   type ClientEvents,

@@ -123,6 +123,12 @@ export class Link implements PacketChannelHandlers {
           connack.properties?.serverReference,
         );
       }
+      // A client that asked for a clean start holds no session: told that one is present, it
+      // must close the connection [MQTT-3.2.2-4] (its subscriptions and flows would be unknown).
+      if (connect.clean && connack.sessionPresent)
+        throw new ConnectionError(
+          "protocol error from the server: Session Present in the CONNACK of a clean start",
+        );
       return link;
     } catch (error) {
       link?.destroy();

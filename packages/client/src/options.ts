@@ -53,7 +53,10 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Reconnect after a lost connection (default true), with these delays. */
   reconnect?: boolean | BackoffOptions;
-  /** Follow a 5.0 server redirection (CONNACK 0x9C/0x9D with a Server Reference); default false. */
+  /**
+   * Follow a 5.0 server redirection (CONNACK or DISCONNECT 0x9C/0x9D with a Server Reference):
+   * connect there, or reconnect there after such a DISCONNECT; default false.
+   */
   followRedirects?: boolean;
   /** Subscribe again after reconnecting when the server kept no session (default true). */
   resubscribe?: boolean;
