@@ -27,6 +27,9 @@ export interface LinkHandlers {
   onDrain?(): void;
 }
 
+/** How long end() waits for the server to close its side before dropping the connection. */
+const END_GRACE_MS = 1000;
+
 /**
  * One network connection of a client: the transport, the CONNECT/CONNACK handshake (with any
  * enhanced authentication), then packets in both directions.
@@ -44,6 +47,8 @@ export class Link implements PacketChannelHandlers {
     null;
   private closed = false;
   private closeError: Error | null = null;
+  /** Drops the link if the server leaves it half open after end(). */
+  private endTimer: unknown = null;
   private authStep = 0;
 
   private constructor(
@@ -174,8 +179,19 @@ export class Link implements PacketChannelHandlers {
     this.lastSentAt = this.timers.now();
   }
 
+  /**
+   * Flushes what is queued and closes our side. The server must close its side then (after
+   * our DISCONNECT, or its own); one that does not would hold this link half open for good,
+   * the client "connected" to nothing and never reconnecting: the link is dropped after
+   * END_GRACE_MS.
+   */
   end(): void {
     this.channel.end();
+    if (this.closed || this.endTimer !== null) return;
+    this.endTimer = this.timers.setTimeout(() => {
+      this.endTimer = null;
+      if (!this.closed) this.destroy();
+    }, END_GRACE_MS);
   }
 
   destroy(error?: Error): void {
@@ -224,6 +240,10 @@ export class Link implements PacketChannelHandlers {
 
   onClose(error: Error | null): void {
     this.closed = true;
+    if (this.endTimer !== null) {
+      this.timers.clearTimeout(this.endTimer);
+      this.endTimer = null;
+    }
     this.closeError = error;
     const handshake = this.handshake;
     if (handshake !== null) {

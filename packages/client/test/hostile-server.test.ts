@@ -1,8 +1,9 @@
 // The client against a scripted server that breaks the rules or pushes the limits: what the
 // caller gets is a typed error for that one call, the client stays usable, and nothing spins.
 import { spawn } from "node:child_process";
+import { createServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { PacketType, ReasonCode } from "@myqtt/codec";
+import { Decoder, encode, type Packet, PacketType, ReasonCode } from "@myqtt/codec";
 import { describe, expect, it } from "vitest";
 import {
   ConnectionError,
@@ -14,7 +15,7 @@ import {
   SubscribeError,
 } from "../src/index.js";
 import { client, onCleanup, sleep, until } from "./helpers.js";
-import { type RawConn, type RawServer, rawServer, settle } from "./resilience-helpers.js";
+import { type RawConn, rawServer, settle } from "./resilience-helpers.js";
 
 const EVERY_PACKET_ID = fileURLToPath(new URL("./fixtures/every-packet-id.mjs", import.meta.url));
 
@@ -28,7 +29,7 @@ function acknowledge(conn: RawConn, packet: { type: number; qos?: number; packet
     conn.send({ type: PacketType.PUBCOMP, packetId: packet.packetId! });
 }
 
-async function v5Client(server: RawServer, options = {}): Promise<MqttClient> {
+async function v5Client(server: { url: string; port: number }, options = {}): Promise<MqttClient> {
   const c = await client(server, { protocolVersion: 5, ...options });
   c.on("error", () => {});
   return c;
@@ -280,5 +281,88 @@ describe("the CONNACK and DISCONNECT", () => {
     await until(() => other.conns.length === 1, 3000, "a connection to the other server");
     await until(() => c.state === "connected");
     expect(server.conns.length).toBe(1);
+  });
+});
+
+/**
+ * A 5.0 server that never closes its side of a connection: it ignores the client's FIN and
+ * DISCONNECT. `onConnect` may send something after the CONNACK.
+ */
+async function halfOpenServer(onConnect: (socket: Socket) => void = () => {}) {
+  const received: Packet[] = [];
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on("error", () => {});
+    const decoder = new Decoder(
+      (p) => {
+        received.push(p);
+        if (p.type !== PacketType.CONNECT) return;
+        socket.write(
+          encode(
+            { type: PacketType.CONNACK, sessionPresent: false, reasonCode: 0 },
+            { protocolVersion: 5 },
+          ),
+        );
+        onConnect(socket);
+      },
+      { protocolVersion: 5 },
+    );
+    socket.on("data", (chunk) => decoder.push(chunk));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const port = (server.address() as { port: number }).port;
+  return { url: `mqtt://127.0.0.1:${port}`, port, received, connections: () => connections };
+}
+
+describe("a server that leaves the connection half open", () => {
+  it("end() still settles: the connection is dropped a second after the DISCONNECT", async () => {
+    const server = await halfOpenServer();
+    const c = await client(server, { protocolVersion: 5, keepAlive: 0 });
+    const outcome = await Promise.race([
+      c.end().then(() => "ended"),
+      sleep(3000).then(() => "hung"),
+    ]);
+    expect(outcome).toBe("ended");
+    expect(c.state).toBe("closed");
+    expect(server.received.map((p) => p.type)).toEqual([PacketType.CONNECT, PacketType.DISCONNECT]);
+  });
+
+  it("a client that closed for the server's protocol error reconnects instead of staying half open", async () => {
+    // An inbound topic alias the client never allowed: DISCONNECT 0x94, then close.
+    const server = await halfOpenServer((socket) =>
+      socket.write(
+        encode(
+          {
+            type: PacketType.PUBLISH,
+            topic: "a",
+            payload: new Uint8Array(1),
+            qos: 0,
+            retain: false,
+            dup: false,
+            properties: { topicAlias: 7 },
+          },
+          { protocolVersion: 5 },
+        ),
+      ),
+    );
+    const c = await v5Client(server, {
+      keepAlive: 0,
+      reconnect: { initialDelayMs: 20, jitter: 0 },
+    });
+    await until(() => server.connections() >= 2, 3000, "a second connection");
+    expect(
+      server.received.filter((p) => p.type === PacketType.DISCONNECT).map((p) => p.reasonCode),
+    ).toContain(ReasonCode.TOPIC_ALIAS_INVALID);
+    c.destroy();
   });
 });
