@@ -2,6 +2,7 @@ import {
   type ConnackPacket,
   type ConnectPacket,
   encodeUtf8,
+  isValidReasonCode,
   type Packet,
   PacketType,
   packetTypeName,
@@ -232,8 +233,23 @@ export class Link implements PacketChannelHandlers {
       handshake.reject(
         new ConnectionError(`bad data from the server: ${describe(error)}`, { cause: error }),
       );
-    } else {
-      this.handlers?.onError(error);
+      this.destroy();
+      return;
+    }
+    this.handlers?.onError(error);
+    // 5.0: the server hears why before the connection closes (4.13): 0x81 malformed packet,
+    // 0x82 protocol error, 0x95 packet too large... as the error says.
+    const reasonCode = (error as { reasonCode?: unknown } | null)?.reasonCode;
+    if (
+      this.options.protocolVersion === 5 &&
+      !this.closed &&
+      typeof reasonCode === "number" &&
+      reasonCode >= 0x80 &&
+      isValidReasonCode(PacketType.DISCONNECT, reasonCode)
+    ) {
+      this.channel.send({ type: PacketType.DISCONNECT, reasonCode });
+      this.end();
+      return;
     }
     this.destroy();
   }

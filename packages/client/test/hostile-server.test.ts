@@ -249,6 +249,31 @@ describe("subscribing", () => {
   });
 });
 
+describe("bad packets from a 5.0 server", () => {
+  it.each([
+    ["a PUBLISH with QoS 3", [0x36, 0x03, 0x00, 0x01, 0x61], ReasonCode.MALFORMED_PACKET],
+    [
+      "a PUBLISH to a wildcard topic",
+      [0x30, 0x04, 0x00, 0x01, 0x23, 0x00],
+      ReasonCode.TOPIC_NAME_INVALID,
+    ],
+  ])(
+    "tells the server why it closes after %s, with a DISCONNECT reason code",
+    async (_what, bytes, reasonCode) => {
+      const server = await rawServer({
+        onPacket(conn, packet) {
+          if (packet.type === PacketType.CONNECT)
+            setTimeout(() => conn.socket.write(Buffer.from(bytes)), 20);
+        },
+      });
+      const c = await v5Client(server, { reconnect: false });
+      await until(() => server.received(PacketType.DISCONNECT).length === 1);
+      expect(server.received(PacketType.DISCONNECT)[0]?.reasonCode).toBe(reasonCode);
+      await until(() => c.state === "closed");
+    },
+  );
+});
+
 describe("the CONNACK and DISCONNECT", () => {
   it.each([4, 5] as const)(
     "fails the connection told Session Present after a clean start (MQTT %i)",
