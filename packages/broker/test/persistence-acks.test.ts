@@ -174,6 +174,28 @@ describe.each([4, 5] as const)("acknowledgements wait for storage, MQTT level %i
     expect([comp.packetId, comp.reasonCode ?? 0]).toEqual([5, 0]);
     expect((await storage.readClient(`q2p-${v}`))?.incomingQoS2).toEqual([]);
   });
+
+  it("PUBREL to a persistent subscriber waits for its stored 'pubrel' state", async () => {
+    // Sent before, a crash in between made the restarted broker resend the PUBLISH, which a
+    // client that had released the id on PUBREL takes as a new message: QoS 2 twice.
+    const { broker, storage } = await gatedBroker();
+    const subscriber = await rawConnected(broker, v, persistentFields(v, `q2s-${v}`));
+    expect(await rawSubscribe(subscriber.raw, [{ topicFilter: "q2s/#", qos: 2 }])).toEqual([2]);
+    const publisher = await client(broker, { protocolVersion: v });
+    await within(publisher.publishAsync("q2s/x", "once", { qos: 2 }), 3000, "the publish");
+    const p = await expectPacket(subscriber.raw, PacketType.PUBLISH);
+    await until(() => storage.waiting === 0, 2000, "the delivery stored");
+    storage.closeGate();
+    subscriber.raw.send({ type: PacketType.PUBREC, packetId: p.packetId! });
+    await until(() => storage.waiting > 0, 2000, "the 'pubrel' state waiting at the gate");
+    await sleep(100);
+    expect(subscriber.raw.packets).toEqual([]);
+    storage.openGate();
+    const rel = await expectPacket(subscriber.raw, PacketType.PUBREL);
+    expect(rel.packetId).toBe(p.packetId);
+    const stored = await storage.readClient(`q2s-${v}`);
+    expect(stored?.deliveries.map((d) => [d.state, d.packetId])).toEqual([["pubrel", p.packetId]]);
+  });
 });
 
 describe.each([4, 5] as const)("a failing storage, MQTT level %i", (v) => {

@@ -32,8 +32,13 @@ export function handlePubrec(conn: ServerConn, p: AckPacket): void {
     conn.broker.pump(session);
     return;
   }
-  conn.broker.markPubrel(session, p.packetId, entry);
-  conn.sendPubrel(p.packetId);
+  // PUBREL goes once "pubrel" is stored, like every acknowledgement [MQTT-4.3.3-5]: sent
+  // before, a crash in between made the restarted broker resend the PUBLISH, which a client
+  // that had released the id takes as a new message (QoS 2 delivered twice).
+  const broker = conn.broker;
+  broker.beginWrites();
+  broker.markPubrel(session, p.packetId, entry);
+  conn.ackAfter(broker.endWrites(), () => conn.sendPubrel(p.packetId));
 }
 
 /** PUBCOMP: the QoS 2 message we sent is done. */
