@@ -17,6 +17,7 @@ import {
   type Will,
 } from "@myqtt/codec";
 import {
+  ConnackCode,
   type ConnectReply,
   type Ctx,
   describe,
@@ -31,7 +32,12 @@ import {
 import type { Broker } from "./broker.js";
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from "./handlers/acks.js";
 import { handleAuth } from "./handlers/auth.js";
-import { finishConnect, handleConnect, refuseUnsupported } from "./handlers/connect.js";
+import {
+  connectReplyCode,
+  finishConnect,
+  handleConnect,
+  refuseUnsupported,
+} from "./handlers/connect.js";
 import { handleDisconnect } from "./handlers/disconnect.js";
 import { handlePublish } from "./handlers/publish.js";
 import { handleSubscribe } from "./handlers/subscribe.js";
@@ -101,6 +107,10 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   authReplyData: Uint8Array | undefined = undefined;
   /** Releases the packets held back while a DEFERRED CONNECT waits for its reply. */
   releaseDeferred: (() => void) | null = null;
+  /** The connect hook is running (sync, or its promise pending). */
+  connectHookRunning = false;
+  /** A sendConnectReply that came while the hook was still running, for its DEFERRED. */
+  earlyConnectReply: ConnectReply | null = null;
   /** QoS 1/2 publishes received and not acknowledged yet (in the publish hook, or being stored). */
   inboundPending = 0;
   /** Acknowledgements waiting for storage; later ones queue behind them. */
@@ -173,6 +183,21 @@ export class ServerConn implements ServerConnection, SessionOutput, PacketChanne
   }
 
   sendConnectReply(reply: ConnectReply): void {
+    const code = connectReplyCode(reply);
+    if (code === null)
+      throw new TypeError(
+        `sendConnectReply needs a CONNACK code or { reasonCode, properties }, got ${String(reply)}`,
+      );
+    if (code === ConnackCode.DEFERRED) {
+      // Only the connect hook defers; a second DEFERRED would leave the client waiting for good.
+      this.log(LogLevel.WARNING, `sendConnectReply(DEFERRED) ignored on connection ${this.id}`);
+      return;
+    }
+    if (this.connectHookRunning && this.state < ConnState.DEFERRED) {
+      // The hook defers and answered already (a cached lookup, say), before it returned.
+      this.earlyConnectReply = reply;
+      return;
+    }
     if (this.state !== ConnState.DEFERRED) {
       this.log(
         LogLevel.WARNING,

@@ -358,6 +358,25 @@ describe("5.0 enhanced authentication", () => {
     expect(ok.connected).toBe(true);
   });
 
+  for (const [what, value] of [
+    ["undefined", undefined],
+    ["an empty object", {}],
+  ] as const) {
+    it(`an auth hook that returns ${what} (a forgotten return) fails: CONNACK 0x80, logged`, async () => {
+      const broker = await startBroker({}, (ctx) => ctx.setOnAuth(() => value as never));
+      const raw = await RawClient.connect(broker, 5);
+      const connack = asConnack(
+        await raw.connect({
+          protocolVersion: 5,
+          properties: { authenticationMethod: "SCRAM-TEST" },
+        }),
+      );
+      expect(connack.reasonCode).toBe(0x80);
+      await raw.closed;
+      expect(broker.logs.some((l) => /^critical .*auth hook failed/.test(l))).toBe(true);
+    });
+  }
+
   it("a packet other than AUTH during the exchange closes the connection without accepting it", async () => {
     const seen: string[] = [];
     const broker = await startBroker({}, (ctx) => {

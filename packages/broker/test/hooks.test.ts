@@ -234,6 +234,91 @@ describe("connect hook", () => {
     expect(other.connected).toBe(true);
   });
 
+  for (const when of ["before the hook returns", "in a microtask, while an async hook runs"]) {
+    it(`DEFERRED with sendConnectReply ${when}: the early reply is kept and answered at once`, async () => {
+      const broker = await startBroker({}, (ctx) =>
+        ctx.setOnConnect(
+          when.startsWith("before")
+            ? (_ctx, conn) => {
+                conn.sendConnectReply(ConnackCode.ACCEPTED);
+                return ConnackCode.DEFERRED;
+              }
+            : async (_ctx, conn) => {
+                // A lookup that resolves at once (a cache hit) answers before the hook returned.
+                void Promise.resolve().then(() => conn.sendConnectReply(ConnackCode.ACCEPTED));
+                return ConnackCode.DEFERRED;
+              },
+        ),
+      );
+      const raw = await RawClient.connect(broker, 5);
+      const start = Date.now();
+      expect(asConnack(await raw.connect({ protocolVersion: 5 })).reasonCode).toBe(0);
+      expect(Date.now() - start).toBeLessThan(500);
+    });
+  }
+
+  it("sendConnectReply(DEFERRED) is ignored (and logged): the later reply still lets the client in", async () => {
+    const broker = await startBroker({}, (ctx) =>
+      ctx.setOnConnect((_ctx, conn) => {
+        setTimeout(() => conn.sendConnectReply(ConnackCode.DEFERRED), 20);
+        setTimeout(() => conn.sendConnectReply(ConnackCode.ACCEPTED), 60);
+        return ConnackCode.DEFERRED;
+      }),
+    );
+    const raw = await RawClient.connect(broker, 5);
+    expect(asConnack(await raw.connect({ protocolVersion: 5 })).reasonCode).toBe(0);
+    // Before, the second DEFERRED kept what the client sent next held back for good.
+    raw.send({ type: PacketType.PINGREQ });
+    expect((await raw.next(2000))?.type).toBe(PacketType.PINGRESP);
+    expect(broker.logs.some((l) => /sendConnectReply\(DEFERRED\) ignored/.test(l))).toBe(true);
+  });
+
+  it("sendConnectReply with something that is no reply throws a TypeError at the call", async () => {
+    let conn: ServerConnection | null = null;
+    const broker = await startBroker({}, (ctx) =>
+      ctx.setOnConnect((_ctx, c) => {
+        conn = c;
+        return ConnackCode.DEFERRED;
+      }),
+    );
+    const raw = await RawClient.connect(broker, 4);
+    raw.send({
+      type: PacketType.CONNECT,
+      protocolVersion: 4,
+      clean: true,
+      keepAlive: 0,
+      clientId: "t",
+    });
+    await until(() => conn !== null, 2000, "the hook");
+    const c = conn as unknown as ServerConnection;
+    expect(() => c.sendConnectReply(undefined as unknown as ConnectReply)).toThrow(
+      /sendConnectReply needs a CONNACK code/,
+    );
+    c.sendConnectReply(ConnackCode.ACCEPTED);
+    expect(asConnack(await raw.next(2000)).reasonCode).toBe(0);
+  });
+
+  for (const form of FORMS) {
+    for (const [what, value] of [
+      ["undefined", undefined],
+      ["null", null],
+      ["an empty object", {}],
+    ] as const) {
+      it(`${form}: a connect hook that returns ${what} (a forgotten return) fails: CONNACK 5 / 0x80, logged`, async () => {
+        const broker = await startBroker({}, (ctx) =>
+          ctx.setOnConnect(() => answer(form, value) as unknown as ConnectReply),
+        );
+        for (const protocolVersion of VERSIONS) {
+          const raw = await RawClient.connect(broker, protocolVersion);
+          const connack = asConnack(await raw.connect({ protocolVersion }));
+          expect(connack.reasonCode).toBe(protocolVersion === 4 ? 5 : 0x80);
+          await raw.closed;
+        }
+        expect(broker.logs.some((l) => /critical .*connect hook failed/.test(l))).toBe(true);
+      });
+    }
+  }
+
   it("sendConnectReply on a connection that is not waiting for one is ignored (and logged)", async () => {
     const broker = await startBroker({}, (ctx) =>
       ctx.setOnPublish((_ctx, conn) => {
@@ -628,6 +713,28 @@ describe("subscribe hook", () => {
       });
       expect(asked).toEqual(["a/#", "denied/b", "c", "forbidden/d"]);
     }
+  });
+});
+
+describe("subscribe hook answers that are no QoS", () => {
+  it("a QoS above the one asked is lowered to it; 3..127 or a forgotten return fail the filter with 0x80, logged", async () => {
+    const answers: Record<string, unknown> = { "up/t": 2, "bad/t": 42, "none/t": undefined };
+    const broker = await startBroker({}, (ctx) =>
+      ctx.setOnSubscribe((_ctx, _conn, filter) => answers[filter] as number),
+    );
+    const raw = await RawClient.connect(broker, 5);
+    asConnack(await raw.connect({ protocolVersion: 5 }));
+    raw.send({
+      type: PacketType.SUBSCRIBE,
+      packetId: 3,
+      subscriptions: Object.keys(answers).map((topicFilter) => ({ topicFilter, qos: 0 })),
+    });
+    // 3.9.3: the server may grant less than asked, not more.
+    expect(await raw.next()).toMatchObject({
+      type: PacketType.SUBACK,
+      reasonCodes: [0, 0x80, 0x80],
+    });
+    expect(broker.logs.filter((l) => /^critical .*subscribe hook failed/.test(l))).toHaveLength(2);
   });
 });
 

@@ -229,7 +229,7 @@ export class Ctx {
     this.hooks.auth = handler ? { handler: handler as OnAuthHandler, data } : null;
   }
 
-  /** Called when a server connection closes, whatever the reason. */
+  /** Called once when an accepted connection closes, whatever the reason (not on refusal). */
   setOnClose<D>(handler: OnServerCloseHandler<D> | null, data?: D): void {
     this.hooks.close = handler ? { handler: handler as OnServerCloseHandler, data } : null;
   }

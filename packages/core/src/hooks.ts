@@ -38,7 +38,7 @@ export type OnUnsubscribeHandler<D = unknown> = (
   data: D,
 ) => MaybePromise<boolean | undefined>;
 
-/** Told when a server connection closed, for any reason. */
+/** Told once when an accepted server connection closed, for any reason (not a refused CONNECT). */
 export type OnServerCloseHandler<D = unknown> = (ctx: Ctx, conn: ServerConnection, data: D) => void;
 
 /** One step of an MQTT 5.0 enhanced authentication exchange (v5 4.12). */

@@ -87,6 +87,16 @@ function answer(
   reauthenticate: boolean,
 ): undefined | Promise<unknown> {
   if (conn.state >= ConnState.CLOSING) return undefined;
+  const code = (reply as { reasonCode?: unknown } | null | undefined)?.reasonCode;
+  if (typeof code !== "number" || !Number.isInteger(code)) {
+    // Not a reply (a forgotten return): the hook failed.
+    hookFailed(
+      conn,
+      new TypeError(`it returned ${String(reply)}, not { reasonCode }`),
+      reauthenticate,
+    );
+    return undefined;
+  }
   const properties = { ...reply.properties, authenticationMethod: conn.authMethod! };
   if (reply.data !== undefined) Object.assign(properties, { authenticationData: reply.data });
   if (reply.reasonCode === ReasonCode.CONTINUE_AUTHENTICATION) {

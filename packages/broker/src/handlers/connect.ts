@@ -99,19 +99,46 @@ export function runConnectHook(conn: ServerConn): undefined | Promise<unknown> {
   const hook = conn.ctx.hooks.connect;
   if (hook === null) return finishConnect(conn, ConnackCode.ACCEPTED);
   let reply: ConnectReply | Promise<ConnectReply>;
+  conn.connectHookRunning = true;
   try {
     reply = hook.handler(conn.ctx, conn, hook.data);
   } catch (error) {
+    conn.connectHookRunning = false;
     hookFailed(conn, error);
     return undefined;
   }
   if (isPromise(reply)) {
     return reply.then(
-      (r) => finishConnect(conn, r),
-      (error: unknown) => hookFailed(conn, error),
+      (r) => {
+        conn.connectHookRunning = false;
+        return answerConnect(conn, r);
+      },
+      (error: unknown) => {
+        conn.connectHookRunning = false;
+        hookFailed(conn, error);
+      },
     );
   }
-  return finishConnect(conn, reply);
+  conn.connectHookRunning = false;
+  return answerConnect(conn, reply);
+}
+
+/** The CONNACK code of a connect reply (a code, or `{ reasonCode, properties }`); else null. */
+export function connectReplyCode(reply: unknown): number | null {
+  const code =
+    typeof reply === "object" && reply !== null
+      ? (reply as { reasonCode?: unknown }).reasonCode
+      : reply;
+  return typeof code === "number" && Number.isInteger(code) ? code : null;
+}
+
+/** The connect hook's answer: one that is not a reply at all (a forgotten return) fails it. */
+function answerConnect(conn: ServerConn, reply: unknown): undefined | Promise<void> {
+  if (connectReplyCode(reply) === null) {
+    hookFailed(conn, new TypeError(`it returned ${String(reply)}, not a CONNACK code`));
+    return undefined;
+  }
+  return finishConnect(conn, reply as ConnectReply);
 }
 
 function hookFailed(conn: ServerConn, error: unknown): void {
@@ -129,6 +156,12 @@ export function finishConnect(conn: ServerConn, reply: ConnectReply): undefined 
   const code = typeof reply === "number" ? reply : reply.reasonCode;
   const properties = typeof reply === "number" ? undefined : reply.properties;
   if (code === ConnackCode.DEFERRED) {
+    const early = conn.earlyConnectReply;
+    if (early !== null) {
+      // sendConnectReply came while the hook was still running: the reply is here already.
+      conn.earlyConnectReply = null;
+      return finishConnect(conn, early);
+    }
     conn.state = ConnState.DEFERRED;
     return new Promise<void>((resolve) => {
       conn.releaseDeferred = resolve;

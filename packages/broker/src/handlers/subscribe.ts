@@ -55,7 +55,7 @@ export function handleSubscribe(
         i++;
         return answer.then(
           (qos) => {
-            granted(entry, grant(conn, qos));
+            granted(entry, grant(conn, entry, qos));
             return next();
           },
           (error: unknown) => {
@@ -64,7 +64,7 @@ export function handleSubscribe(
           },
         );
       }
-      granted(entry, grant(conn, answer));
+      granted(entry, grant(conn, entry, answer));
     }
     return done(conn, p, codes);
   };
@@ -144,12 +144,17 @@ function check(conn: ServerConn, entry: Requested): number {
   return 0;
 }
 
-function grant(conn: ServerConn, granted: unknown): number {
-  if (typeof granted !== "number" || !Number.isInteger(granted) || granted < 0) {
-    return failureCode(conn, ReasonCode.UNSPECIFIED_ERROR);
+/**
+ * The subscribe hook's answer for a filter asked at `requested`: a QoS it may lower, not raise
+ * (3.9.3: the server may grant less than asked), or a failure code. Anything else (3 to 127, a
+ * forgotten return) fails the filter with 0x80, logged.
+ */
+function grant(conn: ServerConn, entry: Requested, granted: unknown): number {
+  if (typeof granted === "number" && Number.isInteger(granted)) {
+    if (granted >= 0 && granted <= 2) return Math.min(granted, entry.qos);
+    if (granted >= 0x80 || granted === QOS_DENIED) return failureCode(conn, granted);
   }
-  if (granted >= 0x80 || granted === QOS_DENIED) return failureCode(conn, granted);
-  return Math.min(granted, 2);
+  return hookFailed(conn, entry, new TypeError(`it returned ${String(granted)}, not a QoS`));
 }
 
 function hookFailed(conn: ServerConn, entry: Requested, error: unknown): number {
