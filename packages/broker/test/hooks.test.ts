@@ -716,6 +716,45 @@ describe("subscribe hook", () => {
   });
 });
 
+describe("a hook that is still pending when the client goes away", () => {
+  for (const hook of ["publish", "subscribe"] as const) {
+    it(`${hook}: the close is seen at once: the will fires and the close hook runs`, async () => {
+      let closes = 0;
+      const never = new Promise<never>(() => {});
+      const broker = await startBroker({}, (ctx) => {
+        ctx.setOnPublish((_c, _conn, msg) => (msg.topic === "hang" ? never : PublishCode.OK));
+        ctx.setOnSubscribe((_c, _conn, filter, qos) => (filter === "hang" ? never : qos));
+        ctx.setOnClose(() => closes++);
+      });
+      const wills = await watch(broker, "will/#");
+      const raw = await RawClient.connect(broker, 4);
+      asConnack(
+        await raw.connect({
+          clientId: `gone-${hook}`,
+          will: { topic: `will/${hook}`, payload: enc("gone"), qos: 0, retain: false },
+        }),
+      );
+      raw.send(
+        hook === "publish"
+          ? publishPacket("hang", 1, 1)
+          : {
+              type: PacketType.SUBSCRIBE,
+              packetId: 1,
+              subscriptions: [{ topicFilter: "hang", qos: 1 }],
+            },
+      );
+      // A packet behind the pending one: the connection stops reading for it.
+      raw.send({ type: PacketType.PINGREQ });
+      await sleep(100);
+      expect(raw.packets).toEqual([]);
+      raw.destroy();
+      // The FIN is still read: the connection ends now, not when the hook settles (never).
+      await until(() => wills.length === 1 && closes === 1, 3000, "the will and the close hook");
+      expect(wills[0]?.topic).toBe(`will/${hook}`);
+    });
+  }
+});
+
 describe("subscribe hook answers that are no QoS", () => {
   it("a QoS above the one asked is lowered to it; 3..127 or a forgotten return fail the filter with 0x80, logged", async () => {
     const answers: Record<string, unknown> = { "up/t": 2, "bad/t": 42, "none/t": undefined };

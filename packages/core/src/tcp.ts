@@ -10,7 +10,9 @@ interface TaggedSocket extends Socket {
 // Listeners shared by every socket (EventEmitter calls them with the socket as `this`), so a
 // connection costs no closures.
 function onSocketData(this: TaggedSocket, chunk: Buffer): void {
-  this[TRANSPORT]!.handlers!.onData(chunk);
+  const transport = this[TRANSPORT]!;
+  if (transport.held === null) transport.handlers!.onData(chunk);
+  else transport.hold(chunk);
 }
 // The onread callback of client sockets (Node calls it with the socket as `this`). True:
 // go on reading (the transport stops the socket itself once it holds enough).
@@ -37,9 +39,12 @@ function onSocketClose(this: TaggedSocket): void {
 }
 
 /**
- * Read while the consumer is paused, a socket reading into the shared buffer goes on until it
- * holds this many bytes (copied), as Node's stream buffer would: a peer's FIN or reset is
- * still seen while the application is busy, and the reads stop after that.
+ * Read while the consumer is paused, a socket goes on until it holds this many bytes (copied
+ * when they are in the shared read buffer): a peer's FIN or reset is still seen while the
+ * application is busy (a broker hook that takes long, a storage that holds a client back), and
+ * the reads stop after that. A paused Node stream would read as far, but tell nothing of the
+ * end before its buffer was read: a client gone while its publish hook was pending stayed
+ * connected, its will unsent and its slot taken, for as long as the hook took.
  */
 const HOLD_BYTES = 16_384;
 const copyBytes = Uint8Array.prototype.slice;
@@ -68,7 +73,7 @@ export class SocketTransport implements Transport {
   /** @internal The listener whose open connections this one counts in. */
   counter: { connections: number } | null = null;
   readonly reusesReadBuffer: boolean;
-  /** @internal Reads taken while paused (reusesReadBuffer only); null when not paused. */
+  /** @internal Reads taken while paused; null when not paused. */
   held: Uint8Array[] | null = null;
   private heldBytes = 0;
 
@@ -122,23 +127,20 @@ export class SocketTransport implements Transport {
   }
 
   pause(): void {
-    if (!this.reusesReadBuffer) this.socket.pause();
-    else this.held ??= [];
+    this.held ??= [];
   }
 
   resume(): void {
-    if (this.reusesReadBuffer) {
-      if (this.held === null) return;
-      this.deliverHeld(false);
-      // Paused again with enough held: reading stays stopped.
-      if (this.heldBytes >= HOLD_BYTES) return;
-    }
+    if (this.held === null) return;
+    this.deliverHeld(false);
+    // Paused again with enough held: reading stays stopped.
+    if (this.heldBytes >= HOLD_BYTES) return;
     this.socket.resume();
   }
 
-  /** @internal Keeps a copy of a read made while paused; stops reading once enough is held. */
+  /** @internal Keeps a read made while paused; stops reading once enough is held. */
   hold(chunk: Uint8Array): void {
-    this.held!.push(copyBytes.call(chunk));
+    this.held!.push(this.reusesReadBuffer ? copyBytes.call(chunk) : chunk);
     this.heldBytes += chunk.length;
     if (this.heldBytes >= HOLD_BYTES) this.socket.pause();
   }

@@ -4,7 +4,9 @@
 import { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { onCleanup } from "../../../tooling/testing/cleanup.mjs";
+import { sleep, until } from "../../../tooling/testing/wait.mjs";
 import { connectTcp, listenTcp, type SocketTransport, type Transport } from "../src/index.js";
+import { tcpPair } from "./tcp-pair.js";
 
 /** Records the sockets on which setNoDelay(true) was called while `fn` runs and after. */
 function watchNoDelay(): Set<Socket> {
@@ -59,5 +61,52 @@ describe("TCP transport", () => {
     while (accepted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     expect(accepted).toHaveLength(2);
     expect(handles.has(handleOf(accepted[1]!.socket))).toBe(true);
+  });
+});
+
+describe("a server transport paused by its consumer", () => {
+  /** The server end of a pair, started with handlers that record what they get. */
+  async function started() {
+    const { server, client } = await tcpPair();
+    const seen = { chunks: [] as Buffer[], closed: false, closedAfter: -1 };
+    server.start({
+      onData: (chunk) => seen.chunks.push(Buffer.from(chunk)),
+      onClose: () => {
+        seen.closed = true;
+        seen.closedAfter = seen.chunks.length;
+      },
+      onDrain: () => {},
+    });
+    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+    return { server, client, seen };
+  }
+
+  it("still sees the peer close (a broker hook pending): what was read comes first, then the close", async () => {
+    const { server, client, seen } = await started();
+    server.pause();
+    client.end("last words");
+    await until(() => seen.closed, 2000, "the close, while paused");
+    expect(Buffer.concat(seen.chunks).toString()).toBe("last words");
+    expect(seen.closedAfter).toBe(seen.chunks.length);
+  });
+
+  it("hands over nothing while paused, everything in order once resumed; stops reading at 16 KiB", async () => {
+    const { server, client, seen } = await started();
+    server.pause();
+    const sent = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 13) & 0xff;
+    client.write(sent);
+    await sleep(200);
+    expect(seen.chunks).toEqual([]);
+    // 16 KiB held, plus at most the read that crossed the line and the one Node's stream
+    // buffer takes before it stops (64 KiB each).
+    expect((server as SocketTransport).socket.bytesRead).toBeLessThanOrEqual(16_384 + 2 * 65_536);
+    server.resume();
+    await until(
+      () => seen.chunks.reduce((n, c) => n + c.length, 0) === sent.length,
+      5000,
+      "all bytes",
+    );
+    expect(Buffer.concat(seen.chunks).equals(sent)).toBe(true);
   });
 });
