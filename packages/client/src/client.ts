@@ -1446,6 +1446,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
     if (filters.length === 0) throw new RangeError("subscribe needs at least one topic filter");
     for (const f of filters) validateTopicFilter(f);
     const qos = options.qos ?? 0;
+    // Refused here: encoding would fail it later, and that closes the connection.
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError("qos must be 0, 1 or 2");
+    const handling = options.retainHandling ?? 0;
+    if (handling !== 0 && handling !== 1 && handling !== 2)
+      throw new RangeError("retainHandling must be 0, 1 or 2");
     const v5 = this.options.protocolVersion === 5;
     let identifier = options.subscriptionIdentifier;
     if (identifier === undefined && v5 && this.server.subscriptionIdentifierAvailable !== false) {
@@ -1692,7 +1697,16 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
    * still unacknowledged stay in the in-flight store for a later session of this client id;
    * those still queued are rejected (ConnectionClosedError).
    */
-  async end(options: { timeoutMs?: number; reasonCode?: number } = {}): Promise<void> {
+  end(options: { timeoutMs?: number; reasonCode?: number } = {}): Promise<void> {
+    // A second call while the first runs waits for the same end (it used to take the first
+    // one's place, which then never settled).
+    this.ending ??= this.endOnce(options);
+    return this.ending;
+  }
+
+  private ending: Promise<void> | null = null;
+
+  private async endOnce(options: { timeoutMs?: number; reasonCode?: number }): Promise<void> {
     if (this.stateValue === "closed") return;
     if (this.stateValue === "connected" && this.pendingPublishes > 0) {
       const deadline = this.timers.now() + (options.timeoutMs ?? 10_000);

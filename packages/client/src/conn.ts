@@ -5,6 +5,7 @@ import {
   type Connector,
   type Ctx,
   describe,
+  isPromise,
   LogLevel,
   type Msg,
   type PeerRole,
@@ -97,13 +98,19 @@ let lastConnId = 0;
 /** How long close() lets publishes nobody waits for complete. */
 const CLOSE_GRACE_MS = 1000;
 
-/** Seconds as MyQtt counts them: -1 waits (practically) forever, 0 does not wait. */
+/** The longest delay a Node timer takes (about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Seconds as MyQtt counts them, as a timer delay: -1 waits (practically) forever, 0 does not
+ * wait; at most MAX_TIMER_MS (MyQtt's -1 is 10,000,000 s: Node would make it 1 ms).
+ */
 function waitMs(seconds: number): number {
-  return seconds < 0 ? 10_000_000_000 : seconds * 1000;
+  return seconds < 0 ? MAX_TIMER_MS : Math.min(seconds * 1000, MAX_TIMER_MS);
 }
 
 async function within<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const signal = AbortSignal.timeout(Math.max(1, Math.min(ms, 2_147_483_647)));
+  const signal = AbortSignal.timeout(Math.max(1, Math.min(ms, MAX_TIMER_MS)));
   return work(signal);
 }
 
@@ -239,7 +246,9 @@ export class Conn {
         `connected to ${host}:${portNumber} as ${client.clientId}`,
       );
       const conn = new Conn(ctx, host, portNumber, client, ConnackCode.ACCEPTED, null);
-      ctx.onExit(() => conn.shutdown());
+      // Released when the client is closed for good: the ctx must not keep closed Conns.
+      const untrack = ctx.onExit(() => conn.shutdown());
+      client.once("close", untrack);
       // After the caller's continuation ran (it may set a handler right after connecting).
       setImmediate(() => {
         for (const msg of early) conn.deliver(msg);
@@ -301,11 +310,15 @@ export class Conn {
     for (const hook of [...this.onClose]) this.call(() => hook.handler(this, hook.data));
   }
 
-  private call(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
+  /** Runs a handler; what it throws, or an async handler rejects with, is logged. */
+  private call(fn: () => unknown): void {
+    const failed = (error: unknown): void =>
       this.ctx.log(LogLevel.CRITICAL, "client/conn", `handler failed: ${describe(error)}`);
+    try {
+      const result = fn();
+      if (isPromise(result)) result.then(undefined, failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -379,8 +392,16 @@ export class Conn {
       signal: AbortSignal.timeout(Math.max(1, Math.min(waitMs(waitSeconds || 10), 2_147_483_647))),
     });
     if (waitSeconds === 0) {
+      // MyQtt: 0 does not wait. False only when the subscribe was refused at once (a bad
+      // filter or QoS, not connected), which has settled `done` already.
       done.catch(() => {});
-      return [true, qos];
+      try {
+        await Promise.race([done, undefined]);
+        return [true, qos];
+      } catch (error) {
+        this.ctx.log(LogLevel.WARNING, "client/conn", `sub ${topic}: ${describe(error)}`);
+        return [false, -1];
+      }
     }
     try {
       const sub = await done;
@@ -396,9 +417,15 @@ export class Conn {
     const client = this.client;
     if (client === null || !client.connected) return false;
     if (waitSeconds === 0) {
-      // MyQtt: 0 sends and does not wait.
-      client.unsubscribe(topic).catch(() => {});
-      return true;
+      // MyQtt: 0 sends and does not wait; false only when refused at once (a bad filter).
+      const done = client.unsubscribe(topic);
+      done.catch(() => {});
+      try {
+        await Promise.race([done, undefined]);
+        return true;
+      } catch {
+        return false;
+      }
     }
     try {
       await within(waitMs(waitSeconds), (signal) => client.unsubscribe(topic, signal));

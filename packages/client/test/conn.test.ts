@@ -3,7 +3,7 @@
 // getNext), handlers with (ctx, conn, msg, data), on_close handles, automatic reconnect.
 import { randomBytes } from "node:crypto";
 import { createServer, connect as netConnect, type Socket } from "node:net";
-import { type ConnectProperties, type ProtocolVersion, ReasonCode } from "@myqtt/codec";
+import { type ConnectProperties, PacketType, type ProtocolVersion, ReasonCode } from "@myqtt/codec";
 import {
   ConnackCode,
   type Connector,
@@ -17,6 +17,7 @@ import { describe, expect, it } from "vitest";
 import { Conn, ConnOpts, ConnStatus, MqttClient } from "../src/index.js";
 import { clientCtx, closedPort, muteServer, settledWithin, silentServer } from "./api-helpers.js";
 import { client, onCleanup, sleep, startBroker, type TestServer, until } from "./helpers.js";
+import { rawServer } from "./resilience-helpers.js";
 
 /** A broker that checks aspl/test when credentials are given (the manual's on_connect). */
 function authBroker() {
@@ -863,5 +864,89 @@ describe("a resumed session's queue, sent right behind the CONNACK", () => {
     await connected(ctx, server, "resume-ctx");
     await until(() => got.length === 3, 3000, "the queued messages");
     expect(got).toEqual(["m0", "m1", "m2"]);
+  });
+});
+
+describe("Conn: what an audit of the MyQtt surface found", () => {
+  it("sub with a QoS outside 0..2 says false and leaves the connection alone", async () => {
+    const ctx = await clientCtx();
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    let closes = 0;
+    conn.setOnClose(() => closes++, null);
+    expect((await conn.sub("bad/qos", 3 as 0, 5))[0]).toBe(false);
+    expect((await conn.sub("bad/qos", -1 as 0, 0))[0]).toBe(false);
+    expect(await conn.unsub("bad/#/filter", 0)).toBe(false);
+    expect(conn.isOk()).toBe(true);
+    expect(closes).toBe(0);
+    expect(await conn.sub("good/qos", 1, 5)).toEqual([true, 1]);
+  });
+
+  it("waits of -1 (forever) and of more than 24.8 days wait, instead of giving up after 1 ms", async () => {
+    const ctx = await clientCtx();
+    // Acknowledgements 100 ms late: a wait that gave up at once would say false.
+    const server = await rawServer({
+      onPacket(conn, packet) {
+        const later = (p: Parameters<typeof conn.send>[0]) => setTimeout(() => conn.send(p), 100);
+        if (packet.type === PacketType.PUBLISH && packet.qos === 1)
+          later({ type: PacketType.PUBACK, packetId: packet.packetId! });
+        else if (packet.type === PacketType.PINGREQ) later({ type: PacketType.PINGRESP });
+      },
+    });
+    const conn = await Conn.connect(ctx, "127.0.0.1", server.port, null, true, 0);
+    expect(await conn.pub("w/t", "x", 1, false, -1)).toBe(true);
+    expect(await conn.pub("w/t", "x", 1, false, 3e6)).toBe(true);
+    expect(await conn.ping(-1)).toBe(true);
+    expect(await conn.ping(3e6)).toBe(true);
+    setTimeout(
+      () =>
+        server.conns[0]!.send({
+          type: PacketType.PUBLISH,
+          topic: "w/in",
+          payload: new TextEncoder().encode("late"),
+          qos: 0,
+          retain: false,
+          dup: false,
+        }),
+      100,
+    );
+    expect((await conn.getNext(3e9))?.content).toBe("late");
+  });
+
+  it("two close() calls at once both settle", async () => {
+    const ctx = await clientCtx();
+    const conn = await connected(ctx, await startBroker());
+    const both = Promise.all([conn.close(), conn.close()]).then(() => "closed");
+    expect(await Promise.race([both, sleep(3000).then(() => "hung")])).toBe("closed");
+  });
+
+  it("a closed Conn is let go by its ctx: exit() does not reach it", async () => {
+    const ctx = await clientCtx();
+    const conn = await connected(ctx, await startBroker());
+    await conn.close();
+    expect(conn.status).toBe(ConnStatus.CONNECTION_CLOSE_CALLED);
+    await ctx.exit();
+    // Kept by the ctx, its exit hook ran shutdown() on it (and held it until then).
+    expect(conn.status).toBe(ConnStatus.CONNECTION_CLOSE_CALLED);
+  });
+
+  it("an async handler that rejects is logged like one that throws, not left unhandled", async () => {
+    const ctx = await clientCtx();
+    const logs: string[] = [];
+    ctx.setLogHandler((_c, _file, _line, _level, message) => logs.push(message));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    onCleanup(() => process.off("unhandledRejection", onUnhandled));
+    const server = await startBroker();
+    const conn = await connected(ctx, server);
+    conn.setOnMsg(async () => {
+      throw new Error("async handler failed");
+    }, null);
+    expect(await conn.sub("async/h", 0, 5)).toEqual([true, 0]);
+    expect(await conn.pub("async/h", "x", 0, false, 5)).toBe(true);
+    await until(() => logs.some((l) => l.includes("async handler failed")), 3000, "the log line");
+    await sleep(20);
+    expect(unhandled).toEqual([]);
   });
 });

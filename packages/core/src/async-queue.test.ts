@@ -73,3 +73,11 @@ describe("AsyncQueue", () => {
     expect(q.length).toBe(0);
   });
 });
+
+describe("AsyncQueue.timedpop with a very long wait", () => {
+  it("waits: a delay past what a Node timer takes (24.8 days) does not fire after 1 ms", async () => {
+    const q = new AsyncQueue<string>();
+    setTimeout(() => q.push("late"), 50);
+    expect(await q.timedpop(3e12)).toBe("late");
+  });
+});

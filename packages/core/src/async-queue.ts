@@ -72,7 +72,8 @@ export class AsyncQueue<T> {
           if (at >= 0) this.waiters.splice(at, 1);
           resolve(null);
         },
-        Math.max(0, microseconds / 1000),
+        // Node fires a longer delay than a 32-bit millisecond count after 1 ms.
+        Math.min(Math.max(0, microseconds / 1000), 2_147_483_647),
       );
       this.waiters.push(waiter);
     });
