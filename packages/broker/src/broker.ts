@@ -8,7 +8,7 @@ import { toDelivery, toStored } from "./persistence.js";
 import { type Restored, restoreFromStorage } from "./restore.js";
 import { RetainedStore } from "./retained.js";
 import { Router } from "./router.js";
-import { ConnState, ServerConn } from "./server-conn.js";
+import { CLOSE_GRACE_MS, ConnState, ServerConn } from "./server-conn.js";
 import {
   type Outgoing,
   type Pending,
@@ -681,7 +681,13 @@ export class Broker {
   async close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    for (const conn of [...this.allConnections]) conn.close(0x8b);
+    const closing = [...this.allConnections];
+    for (const conn of closing) conn.close(0x8b);
+    // The sweep that drops a peer that does not close its side is stopped: this does it once.
+    // (Not holding the process: an open socket does, and then this fires.)
+    setTimeout(() => {
+      for (const conn of closing) conn.channel.destroy();
+    }, CLOSE_GRACE_MS).unref();
     // Waits for the writes the closing made (sessions detached, wills) before closing.
     await this.storage?.close();
   }

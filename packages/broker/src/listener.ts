@@ -181,6 +181,12 @@ export async function createListener(
       transportOptions,
     );
     listener.bind(endpoint);
+    if (ctx.isExiting) {
+      // exit() ran while this was starting: its hooks are done, this one would never run.
+      await listener.close();
+      listener.fail("the context is exiting");
+      return listener;
+    }
     ctx.onExit(() => listener.close());
     ctx.log(
       LogLevel.DEBUG,
@@ -199,16 +205,23 @@ interface Waiters {
 }
 
 /**
- * Waits until unlockListeners(ctx) is called (MyQtt's myqtt_listener_wait) or, with
- * `unlockOnSignal`, until SIGINT or SIGTERM; the context is not exited by it.
+ * Waits until unlockListeners(ctx) is called (MyQtt's myqtt_listener_wait), the context exits,
+ * or, with `unlockOnSignal`, until SIGINT or SIGTERM; the context is not exited by it.
  */
 export function waitListeners(ctx: Ctx, options: { unlockOnSignal?: boolean } = {}): Promise<void> {
   const waiters = ctx.slot<Waiters>(WAITERS, () => ({ release: [] }));
   return new Promise((resolve) => {
+    if (ctx.isExiting) {
+      resolve();
+      return;
+    }
     // A waiting broker must keep the process alive even if nothing else does.
     const keepAlive = setInterval(() => {}, 1 << 30);
     const onSignal = (): void => done();
+    // A broker stopped from a hook or an admin path: nothing is left to wait for.
+    const untrack = ctx.onExit(() => done());
     const done = (): void => {
+      untrack();
       clearInterval(keepAlive);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);

@@ -62,7 +62,7 @@ export type ConnState = (typeof ConnState)[keyof typeof ConnState];
 
 const EMPTY_PROPERTIES: ConnectProperties = Object.freeze({});
 /** Grace given to a peer to close after our DISCONNECT or FIN before the socket is destroyed. */
-const CLOSE_GRACE_MS = 2000;
+export const CLOSE_GRACE_MS = 2000;
 
 let lastConnId = 0;
 

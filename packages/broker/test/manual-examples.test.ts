@@ -1,10 +1,11 @@
 // The server examples of the PyMyQtt manual ("Creating a MQTT server", "Enabling server side
 // authentication"), written the way the architecture shows them in TypeScript.
+import { connect } from "node:net";
 import { PacketType, type PubackPacket } from "@myqtt/codec";
 import { ConnackCode, Ctx, type Msg, PublishCode } from "@myqtt/core";
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
-import { createListener, unlockListeners, waitListeners } from "../src/index.js";
+import { createListener, getBroker, unlockListeners, waitListeners } from "../src/index.js";
 import { client, onCleanup, RawClient, sleep, startBroker, until } from "./helpers.js";
 import { asConnack, attempt, collect } from "./lifecycle-support.js";
 
@@ -174,6 +175,46 @@ describe("stopping the server", () => {
     expect(listener.isOk()).toBe(false);
     const late = await attempt(broker, { connectTimeout: 1000 });
     expect(late.connected).toBe(false);
+  });
+
+  it("ctx.exit() releases waitListeners, and drops a peer that does not close its side", async () => {
+    const ctx = await manualCtx();
+    const listener = await createListener(ctx, "127.0.0.1", "0");
+    const waiting = waitListeners(ctx);
+    // A client that never closes its side: the broker's FIN alone would leave the socket open.
+    const socket = connect({ port: listener.port, host: "127.0.0.1", allowHalfOpen: true });
+    socket.on("error", () => {});
+    onCleanup(() => socket.destroy());
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    let ended = false;
+    let reset = false;
+    socket.on("end", () => {
+      ended = true;
+    });
+    socket.resume();
+    await until(() => getBroker(ctx).allConnections.size === 1, 2000, "the connection");
+    await ctx.exit();
+    expect(await settles(waiting, 200)).toBe(true);
+    await until(() => ended, 2000, "the broker's FIN");
+    // Within the close grace (2 s), the server side is dropped: a write then gets a reset.
+    const deadline = Date.now() + 4000;
+    socket.on("error", () => {
+      reset = true;
+    });
+    while (!reset && !socket.destroyed && Date.now() < deadline) {
+      socket.write("x");
+      await sleep(100);
+    }
+    expect(reset || socket.destroyed).toBe(true);
+  });
+
+  it("a listener still starting when ctx.exit() runs is not left listening", async () => {
+    const ctx = await manualCtx();
+    const starting = createListener(ctx, "127.0.0.1", "0");
+    await ctx.exit();
+    const listener = await starting;
+    expect(listener.isOk()).toBe(false);
+    expect(listener.errorMsg).toBe("the context is exiting");
   });
 
   it("listener.close() stops accepting but keeps the open connections", async () => {
