@@ -282,20 +282,14 @@ describe("connect hook", () => {
       }),
     );
     const raw = await RawClient.connect(broker, 4);
-    raw.send({
-      type: PacketType.CONNECT,
-      protocolVersion: 4,
-      clean: true,
-      keepAlive: 0,
-      clientId: "t",
-    });
+    const reply = raw.connect({ clientId: "t" });
     await until(() => conn !== null, 2000, "the hook");
     const c = conn as unknown as ServerConnection;
     expect(() => c.sendConnectReply(undefined as unknown as ConnectReply)).toThrow(
       /sendConnectReply needs a CONNACK code/,
     );
     c.sendConnectReply(ConnackCode.ACCEPTED);
-    expect(asConnack(await raw.next(2000)).reasonCode).toBe(0);
+    expect(asConnack(await reply).reasonCode).toBe(0);
   });
 
   for (const form of FORMS) {
