@@ -100,6 +100,8 @@ interface Waiter<T> {
   reject: (error: Error) => void;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /** Waits for the SUBACK or UNSUBACK of a request of `filters` topic filters. */
 interface AckWaiter extends Waiter<SubackPacket | UnsubackPacket> {
   type: typeof PacketType.SUBACK | typeof PacketType.UNSUBACK;
@@ -997,10 +999,11 @@ export class MqttClient extends EventEmitter<ClientEvents> implements Subscripti
         if (size > limit)
           throw new PacketTooLargeError(size, limit, { packetType: PacketType.PUBLISH });
       }
-      // Property values are checked only when encoded: encoded once here (never on the path
-      // without properties), a bad one (InvalidPacketError) refuses this publish now, instead
-      // of the connection later.
-      if (packet.properties !== undefined) encode(packet, { protocolVersion: 5 });
+      // Property values are checked only when encoded: encoded once here without the payload
+      // (never on the path without properties), a bad one (InvalidPacketError) refuses this
+      // publish now, instead of the connection later.
+      if (packet.properties !== undefined)
+        encode({ ...packet, payload: NO_BYTES }, { protocolVersion: 5 });
       this.checkServerAllows(packet);
       if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
     } catch (error) {
