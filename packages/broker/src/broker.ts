@@ -99,8 +99,8 @@ export class Broker {
   constructor(ctx: Ctx, options: BrokerOptions = {}) {
     this.ctx = ctx;
     this.options = resolveOptions(options);
-    this.router = new Router(this.subscriptions, (session, msg, qos, retain, ids) =>
-      this.deliver(session, msg, qos, retain, ids),
+    this.router = new Router(this.subscriptions, (session, msg, qos, retain, ids, shared) =>
+      this.deliver(session, msg, qos, retain, ids, shared),
     );
   }
 
@@ -321,7 +321,11 @@ export class Broker {
     qos: QoS,
     retain: boolean,
     subscriptionIds: number[] | null,
+    shared: Subscription | null = null,
   ): void {
+    // Kept to give the message to another member if this session ends before it is
+    // acknowledged (v5 4.8.2). A WeakMap: nothing to remove when the flow completes.
+    if (shared !== null && qos > 0) (session.sharedVia ??= new WeakMap()).set(msg, shared);
     const output = session.output;
     if (output === null) {
       if (!session.persistent || (qos === 0 && !this.options.queueQoS0)) return;
@@ -579,6 +583,27 @@ export class Broker {
     this.expiring.delete(session);
   }
 
+  /**
+   * The QoS 1/2 messages a session holds through a shared subscription and has not
+   * acknowledged (queued, or in flight before PUBREC), in order, with the subscription.
+   */
+  private sharedOrphans(session: Session): [Subscription, BrokerMessage][] {
+    const via = session.sharedVia;
+    const out: [Subscription, BrokerMessage][] = [];
+    if (via === null) return out;
+    if (session.inflight !== null)
+      for (const entry of session.inflight.values()) {
+        const sub = entry.state === "publish" ? via.get(entry.msg) : undefined;
+        if (sub !== undefined) out.push([sub, entry.msg]);
+      }
+    if (session.queue !== null)
+      for (const pending of session.queue) {
+        const sub = pending.qos > 0 ? via.get(pending.msg) : undefined;
+        if (sub !== undefined) out.push([sub, pending.msg]);
+      }
+    return out;
+  }
+
   /** Ends a session: its subscriptions go, its queue and in-flight messages are dropped. */
   endSession(session: Session): void {
     this.expiring.delete(session);
@@ -586,8 +611,13 @@ export class Broker {
     const stored = session.stored;
     session.stored = false;
     session.expiryInterval = 0;
+    const orphans = this.sharedOrphans(session);
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.clearMessages();
+    // v5 4.8.2: what a shared subscription gave this session and it never acknowledged goes to
+    // another member of the group ("SHOULD"; 3.1.1 clients alike). Without, a clean-session
+    // member that went away lost every message it held.
+    for (const [via, msg] of orphans) this.router.routeToGroup(via, msg);
     if (stored) this.write({ op: "drop", clientId: session.clientId });
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const will = this.wills.get(session.clientId);

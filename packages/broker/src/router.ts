@@ -16,6 +16,8 @@ export type Deliver = (
   qos: QoS,
   retain: boolean,
   subscriptionIds: number[] | null,
+  /** The shared subscription it goes through (null: a plain one). */
+  shared: Subscription | null,
 ) => void;
 
 /** The members of one shared group that match the message being routed. */
@@ -62,20 +64,20 @@ export class Router {
     let count = 0;
     const single = this.single as Subscription | null;
     if (single !== null) {
-      this.deliverOne(single, msg);
+      this.deliverOne(single, msg, null);
       count = 1;
     }
     // The collector filled these; the compiler cannot see that through the callback.
     const multi = this.multi as Map<Session, Merged> | null;
     if (multi !== null) {
-      for (const [session, m] of multi) this.deliver(session, msg, m.qos, m.retain, m.ids);
+      for (const [session, m] of multi) this.deliver(session, msg, m.qos, m.retain, m.ids, null);
       count = multi.size;
     }
     const groups = this.groups as Map<string, SharedGroup> | null;
     if (groups !== null) {
       for (const [key, group] of groups) {
         const member = this.pick(key, group);
-        this.deliverOne(member, msg);
+        this.deliverOne(member, msg, member);
         count++;
       }
     }
@@ -148,7 +150,7 @@ export class Router {
     };
   }
 
-  private deliverOne(sub: Subscription, msg: BrokerMessage): void {
+  private deliverOne(sub: Subscription, msg: BrokerMessage, shared: Subscription | null): void {
     // [MQTT-3.3.1-12]: RETAIN is 0 on forwarded messages unless Retain As Published.
     this.deliver(
       sub.session,
@@ -156,7 +158,23 @@ export class Router {
       Math.min(msg.qos, sub.qos) as QoS,
       sub.retainAsPublished && msg.retain,
       sub.subscriptionIdentifier === undefined ? null : [sub.subscriptionIdentifier],
+      shared,
     );
+  }
+
+  /**
+   * Hands `msg` to one member of the shared group of `via` (round robin, preferring connected
+   * ones), as routing would have; false when the group has no member matching it any more.
+   */
+  routeToGroup(via: Subscription, msg: BrokerMessage): boolean {
+    const members: Subscription[] = [];
+    this.trie.forEachMatch(msg.topic, (sub) => {
+      if (sub.group === via.group && sub.topicFilter === via.topicFilter) members.push(sub);
+    });
+    if (members.length === 0) return false;
+    const member = this.pick(groupKey(via.group!, via.topicFilter), { members });
+    this.deliverOne(member, msg, member);
+    return true;
   }
 
   private pick(key: string, group: SharedGroup): Subscription {

@@ -115,6 +115,8 @@ export class Session {
   unsentCount = 0;
   /** Deliveries waiting, oldest first. */
   queue: Pending[] | null = null;
+  /** The shared subscription each message it holds came through (made on first need). */
+  sharedVia: WeakMap<BrokerMessage, Subscription> | null = null;
   queuedBytes = 0;
   /** Messages dropped because the queue was full. */
   dropped = 0;

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { getBroker } from "../src/index.js";
-import { payloads, type Recording, recorder, untilGone } from "./flow-helpers.js";
+import {
+  payloads,
+  type Recording,
+  rawConnected,
+  rawSubscribe,
+  recorder,
+  untilGone,
+} from "./flow-helpers.js";
 import { client, sleep, startBroker, type TestBroker, until } from "./helpers.js";
 
 async function members(
@@ -63,6 +70,27 @@ describe.each([4, 5] as const)("shared subscriptions, MQTT level %i", (protocolV
     await publisher.publishAsync("kept/x", "live", { qos: 1 });
     await until(() => member!.got.length === 1);
     expect(member!.got.map((m) => [m.payload, m.retain])).toEqual([["live", false]]);
+  });
+
+  it("gives what a clean-session member held unacknowledged to another member when it goes (v5 4.8.2)", async () => {
+    const broker = await startBroker();
+    // A member that takes its messages and never acknowledges them (nor reads more than two:
+    // the rest waits in its queue behind its in-flight window).
+    const { raw: holder } = await rawConnected(broker, protocolVersion, {
+      clientId: "holder",
+      ...(protocolVersion === 5 ? { properties: { receiveMaximum: 2 } } : {}),
+    });
+    expect(await rawSubscribe(holder, [{ topicFilter: "$share/h/work/#", qos: 1 }])).toEqual([1]);
+    const [other] = await members(broker, "$share/h/work/#", 1, protocolVersion);
+    const publisher = await client(broker, { protocolVersion });
+    for (let i = 0; i < 9; i++) await publisher.publishAsync("work/a", `m${i}`, { qos: 1 });
+    await until(() => other!.got.length >= 4, 2000, "the other member's share");
+    const held = payloads(other!.got).length;
+    expect(held).toBeLessThan(9);
+    holder.destroy();
+    // Every message reaches a member that acknowledges it: none is lost with the session.
+    await until(() => other!.got.length === 9, 3000, "the holder's messages");
+    expect(all([other!])).toEqual(nine);
   });
 
   it("keeps serving the remaining members when one leaves", async () => {
