@@ -44,6 +44,12 @@ function toBytes(data: WebSocket.RawData): Uint8Array {
   return data;
 }
 
+/**
+ * Read while the consumer is paused, a connection goes on until it holds this many bytes, then
+ * stops reading: a peer's close is still seen (a broker hook pending, say).
+ */
+const HOLD_BYTES = 16_384;
+
 // Listeners shared by every WebSocket (ws calls them with the WebSocket as `this`), so a
 // connection costs no closures for its events.
 function onMessage(this: TaggedWebSocket, data: WebSocket.RawData): void {
@@ -81,6 +87,9 @@ export class WebSocketTransport implements Transport {
   private handlers: TransportHandlers | null = null;
   /** Messages that came before start(), or before they could be handed over. */
   private early: Uint8Array[] | null = null;
+  /** Messages received while paused; null when not paused. */
+  private held: Uint8Array[] | null = null;
+  private heldBytes = 0;
   /** What destroy() was given: reported as it is. */
   private error: Error | null = null;
   /** What ws reported (a bad frame, a message over maxPayload). */
@@ -173,11 +182,19 @@ export class WebSocketTransport implements Transport {
     return true;
   }
 
+  /**
+   * Stops handing messages over. Reading goes on until HOLD_BYTES are held, so that a peer's
+   * close is still seen while the consumer is busy (as the TCP transport does).
+   */
   pause(): void {
-    this.ws.pause();
+    this.held ??= [];
   }
 
   resume(): void {
+    if (this.held === null) return;
+    this.deliverHeld(false);
+    // Paused again with enough held: reading stays stopped.
+    if (this.heldBytes >= HOLD_BYTES) return;
     this.ws.resume();
   }
 
@@ -193,6 +210,9 @@ export class WebSocketTransport implements Transport {
 
   destroy(error?: Error): void {
     if (error !== undefined && this.error === null) this.error = error;
+    // Closing at once drops what was read and not handed over, as the TCP transport does.
+    if (this.held !== null) this.held = [];
+    this.heldBytes = 0;
     if (!this.done) this.ws.terminate();
   }
 
@@ -202,8 +222,31 @@ export class WebSocketTransport implements Transport {
 
   /** @internal */
   received(chunk: Uint8Array): void {
-    if (this.handlers !== null && this.early === null) this.handlers.onData(chunk);
-    else (this.early ??= []).push(chunk);
+    if (this.handlers === null || this.early !== null) (this.early ??= []).push(chunk);
+    else if (this.held === null) this.handlers.onData(chunk);
+    else {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      if (this.heldBytes >= HOLD_BYTES) this.ws.pause();
+    }
+  }
+
+  /**
+   * Hands the messages held while paused over in order; stops where the consumer pauses again
+   * (the rest stays in front), unless `all` (the connection closed).
+   */
+  private deliverHeld(all: boolean): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.heldBytes = 0;
+    let i = 0;
+    while (i < held.length && (all || this.held === null)) this.handlers!.onData(held[i++]!);
+    if (i < held.length) {
+      const rest = held.slice(i);
+      for (const chunk of rest) this.heldBytes += chunk.length;
+      this.held = rest;
+    }
   }
 
   /** @internal ws reports a protocol error (bad frame, message over maxPayload) and closes. */
@@ -229,7 +272,11 @@ export class WebSocketTransport implements Transport {
         : isOrdinaryClose(code)
           ? null
           : new WebSocketClosedError(code, reason.toString("utf8")));
-    if (this.handlers !== null && this.early === null) this.reportClose();
+    if (this.handlers !== null && this.early === null) {
+      // What was read before the close comes first, paused or not.
+      this.deliverHeld(true);
+      this.reportClose();
+    }
   }
 
   /** @internal Hands over what came before start(), then the close if it came too. */

@@ -351,6 +351,27 @@ describe("the transport", () => {
     expect(got).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
+  it("paused, still sees the peer close (a broker hook pending): what was read comes first", async () => {
+    const { server, client } = await pair();
+    const got: number[] = [];
+    let closedAfter = -1;
+    server.start({
+      onData: (c) => got.push(...c),
+      onDrain() {},
+      onClose: () => {
+        closedAfter = got.length;
+      },
+    });
+    client.start({ onData() {}, onDrain() {}, onClose() {} });
+    server.pause();
+    await sleep(20);
+    client.write(new Uint8Array([7, 8, 9]));
+    client.end();
+    await until(() => closedAfter >= 0, 3000, "the close, while paused");
+    expect(got).toEqual([7, 8, 9]);
+    expect(closedAfter).toBe(3);
+  });
+
   it("end() closes cleanly after the written bytes; destroy(error) reports that error", async () => {
     const { server, client } = await pair();
     let received = 0;
