@@ -9,6 +9,7 @@ export {
   describe,
   type OnCtxMsgHandler,
 } from "./ctx.js";
+export { HeldReads, HOLD_BYTES } from "./held-reads.js";
 export type {
   AuthReply,
   AuthRequest,

@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { HeldReads } from "./held-reads.js";
 import type { Transport, TransportHandlers, TransportListener } from "./transport.js";
 
 const TRANSPORT = Symbol("myqtt.transport");
@@ -11,7 +12,7 @@ interface TaggedSocket extends Socket {
 // connection costs no closures.
 function onSocketData(this: TaggedSocket, chunk: Buffer): void {
   const transport = this[TRANSPORT]!;
-  if (transport.held === null) transport.handlers!.onData(chunk);
+  if (!transport.reads.paused) transport.handlers!.onData(chunk);
   else transport.hold(chunk);
 }
 // The onread callback of client sockets (Node calls it with the socket as `this`). True:
@@ -19,7 +20,7 @@ function onSocketData(this: TaggedSocket, chunk: Buffer): void {
 function onSocketRead(this: TaggedSocket, bytes: number, buffer: Uint8Array): boolean {
   const transport = this[TRANSPORT]!;
   const chunk = buffer.subarray(0, bytes);
-  if (transport.held === null) transport.handlers!.onData(chunk);
+  if (!transport.reads.paused) transport.handlers!.onData(chunk);
   else transport.hold(chunk);
   return true;
 }
@@ -38,15 +39,7 @@ function onSocketClose(this: TaggedSocket): void {
   transport.handlers?.onClose(transport.error);
 }
 
-/**
- * Read while the consumer is paused, a socket goes on until it holds this many bytes (copied
- * when they are in the shared read buffer): a peer's FIN or reset is still seen while the
- * application is busy (a broker hook that takes long, a storage that holds a client back), and
- * the reads stop after that. A paused Node stream would read as far, but tell nothing of the
- * end before its buffer was read: a client gone while its publish hook was pending stayed
- * connected, its will unsent and its slot taken, for as long as the hook took.
- */
-const HOLD_BYTES = 16_384;
+/** Reads into the shared buffer are copied when held (the next read overwrites them). */
 const copyBytes = Uint8Array.prototype.slice;
 
 /** Options of a SocketTransport. */
@@ -73,9 +66,8 @@ export class SocketTransport implements Transport {
   /** @internal The listener whose open connections this one counts in. */
   counter: { connections: number } | null = null;
   readonly reusesReadBuffer: boolean;
-  /** @internal Reads taken while paused; null when not paused. */
-  held: Uint8Array[] | null = null;
-  private heldBytes = 0;
+  /** @internal Reads taken while the consumer is paused. */
+  readonly reads = new HeldReads();
 
   constructor(
     readonly socket: Socket,
@@ -127,40 +119,26 @@ export class SocketTransport implements Transport {
   }
 
   pause(): void {
-    this.held ??= [];
+    this.reads.pause();
   }
 
   resume(): void {
-    if (this.held === null) return;
+    if (!this.reads.paused) return;
     this.deliverHeld(false);
     // Paused again with enough held: reading stays stopped.
-    if (this.heldBytes >= HOLD_BYTES) return;
+    if (this.reads.full) return;
     this.socket.resume();
   }
 
   /** @internal Keeps a read made while paused; stops reading once enough is held. */
   hold(chunk: Uint8Array): void {
-    this.held!.push(this.reusesReadBuffer ? copyBytes.call(chunk) : chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes >= HOLD_BYTES) this.socket.pause();
+    if (this.reads.hold(this.reusesReadBuffer ? copyBytes.call(chunk) : chunk)) this.socket.pause();
   }
 
-  /**
-   * @internal Hands the held reads over in order and unpauses. Stops where the consumer pauses
-   * again (the rest stays in front of later reads), unless `all`: the socket closed.
-   */
+  /** @internal Hands the held reads over (see HeldReads.deliver). */
   deliverHeld(all: boolean): void {
-    const held = this.held;
-    if (held === null) return;
-    this.held = null;
-    this.heldBytes = 0;
-    let i = 0;
-    while (i < held.length && (all || this.held === null)) this.handlers!.onData(held[i++]!);
-    if (i < held.length) {
-      const rest = held.slice(i);
-      for (const chunk of rest) this.heldBytes += chunk.length;
-      this.held = rest;
-    }
+    const handlers = this.handlers;
+    if (handlers !== null && this.reads.paused) this.reads.deliver(all, (c) => handlers.onData(c));
   }
 
   end(): void {
@@ -169,8 +147,7 @@ export class SocketTransport implements Transport {
 
   destroy(error?: Error): void {
     // Closing at once drops what was read and not handed over, as a destroyed stream does.
-    if (this.held !== null) this.held = [];
-    this.heldBytes = 0;
+    this.reads.drop();
     this.socket.destroy(error);
   }
 }

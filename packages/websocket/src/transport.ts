@@ -1,6 +1,12 @@
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { readTlsPeer, type TlsPeer, type Transport, type TransportHandlers } from "@myqtt/core";
+import {
+  HeldReads,
+  readTlsPeer,
+  type TlsPeer,
+  type Transport,
+  type TransportHandlers,
+} from "@myqtt/core";
 import WebSocket from "ws";
 import {
   DEFAULT_CLOSE_TIMEOUT_MS,
@@ -44,12 +50,6 @@ function toBytes(data: WebSocket.RawData): Uint8Array {
   return data;
 }
 
-/**
- * Read while the consumer is paused, a connection goes on until it holds this many bytes, then
- * stops reading: a peer's close is still seen (a broker hook pending, say).
- */
-const HOLD_BYTES = 16_384;
-
 // Listeners shared by every WebSocket (ws calls them with the WebSocket as `this`), so a
 // connection costs no closures for its events.
 function onMessage(this: TaggedWebSocket, data: WebSocket.RawData): void {
@@ -87,9 +87,8 @@ export class WebSocketTransport implements Transport {
   private handlers: TransportHandlers | null = null;
   /** Messages that came before start(), or before they could be handed over. */
   private early: Uint8Array[] | null = null;
-  /** Messages received while paused; null when not paused. */
-  private held: Uint8Array[] | null = null;
-  private heldBytes = 0;
+  /** Messages received while the consumer is paused. */
+  private readonly reads = new HeldReads();
   /** What destroy() was given: reported as it is. */
   private error: Error | null = null;
   /** What ws reported (a bad frame, a message over maxPayload). */
@@ -187,14 +186,14 @@ export class WebSocketTransport implements Transport {
    * close is still seen while the consumer is busy (as the TCP transport does).
    */
   pause(): void {
-    this.held ??= [];
+    this.reads.pause();
   }
 
   resume(): void {
-    if (this.held === null) return;
+    if (!this.reads.paused) return;
     this.deliverHeld(false);
     // Paused again with enough held: reading stays stopped.
-    if (this.heldBytes >= HOLD_BYTES) return;
+    if (this.reads.full) return;
     this.ws.resume();
   }
 
@@ -211,8 +210,7 @@ export class WebSocketTransport implements Transport {
   destroy(error?: Error): void {
     if (error !== undefined && this.error === null) this.error = error;
     // Closing at once drops what was read and not handed over, as the TCP transport does.
-    if (this.held !== null) this.held = [];
-    this.heldBytes = 0;
+    this.reads.drop();
     if (!this.done) this.ws.terminate();
   }
 
@@ -223,30 +221,14 @@ export class WebSocketTransport implements Transport {
   /** @internal */
   received(chunk: Uint8Array): void {
     if (this.handlers === null || this.early !== null) (this.early ??= []).push(chunk);
-    else if (this.held === null) this.handlers.onData(chunk);
-    else {
-      this.held.push(chunk);
-      this.heldBytes += chunk.length;
-      if (this.heldBytes >= HOLD_BYTES) this.ws.pause();
-    }
+    else if (!this.reads.paused) this.handlers.onData(chunk);
+    else if (this.reads.hold(chunk)) this.ws.pause();
   }
 
-  /**
-   * Hands the messages held while paused over in order; stops where the consumer pauses again
-   * (the rest stays in front), unless `all` (the connection closed).
-   */
+  /** Hands the messages held while paused over (see HeldReads.deliver). */
   private deliverHeld(all: boolean): void {
-    const held = this.held;
-    if (held === null) return;
-    this.held = null;
-    this.heldBytes = 0;
-    let i = 0;
-    while (i < held.length && (all || this.held === null)) this.handlers!.onData(held[i++]!);
-    if (i < held.length) {
-      const rest = held.slice(i);
-      for (const chunk of rest) this.heldBytes += chunk.length;
-      this.held = rest;
-    }
+    const handlers = this.handlers;
+    if (handlers !== null && this.reads.paused) this.reads.deliver(all, (c) => handlers.onData(c));
   }
 
   /** @internal ws reports a protocol error (bad frame, message over maxPayload) and closes. */
